@@ -1,0 +1,236 @@
+"""The Gradio demo (also a Hugging Face Space): bilinear vs. learned, side by side.
+
+UI only: every piece of logic lives in the ``upscaler`` package.
+
+    python app.py                        # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / _PORT)
+
+Weights: fetched once at start-up from the Hub repo ``UPSCALER_REPO_ID`` at the pinned
+revision ``UPSCALER_REVISION`` with ``hf_hub_download``; if the Hub is unreachable, the
+repo or a file is missing, or a file does not load strictly, the bundled ``weights/``
+serve instead and the page says so. ``HF_HUB_OFFLINE=1`` skips the network.
+
+API (``gradio_client``): ``/upscale(image, stage, model="default")`` -> (bilinear, learned)
+image pair and the learned PNG file; ``/compare(image, stage, model="default")`` ->
+bilinear, learned, ground truth and their PSNR/SSIM.
+"""
+import functools
+import logging
+import os
+import tempfile
+import traceback
+from pathlib import Path
+
+import gradio as gr
+import torch
+from PIL import Image
+
+from upscaler.data import eval_pair
+from upscaler.images import ImageRejected, classical_upscale, display_mode, open_checked, oriented
+from upscaler.inference import Upscaler, pick_device
+from upscaler.metrics import psnr_ssim
+from upscaler.stages import STAGES
+from upscaler.weights import WeightsError, bundled_weights_dir, fetch_from_hub, load_model
+
+log = logging.getLogger("app")
+
+REPO_ID = os.environ.get("UPSCALER_REPO_ID", "image-upscaler/cat-upscaler")
+REVISION = os.environ.get("UPSCALER_REVISION", "v1")
+MODELS = {"default": "default", "seed reproduction": "seed"}
+# Limits that fit a 2-vCPU / 16 GB Space: at most 4096x4096 pixels out, whatever the stage.
+MAX_OUTPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_OUTPUT_PIXELS", 4096 * 4096))
+MAX_FILE_SIZE = os.environ.get("UPSCALER_MAX_FILE_SIZE", "20mb")
+CONCURRENCY = int(os.environ.get("UPSCALER_CONCURRENCY", 1))  # one job uses both cores
+MAX_QUEUE = int(os.environ.get("UPSCALER_MAX_QUEUE", 24))
+EXAMPLES = Path(__file__).parent / "examples"
+
+try:  # ZeroGPU Spaces: ask for a GPU per call; elsewhere a no-op
+    import spaces
+
+    gpu = spaces.GPU
+except ImportError:
+    def gpu(fn):
+        return fn
+
+
+# ------------------------------------------------------------------ weights, once
+def load_all():
+    """-> ({(model, stage): Upscaler}, message about where the weights came from)."""
+    device = pick_device()
+    hub_ok, problems, upscalers = True, [], {}
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    for model in MODELS.values():
+        for stage in STAGES:
+            net = None
+            if REPO_ID and hub_ok and not offline:
+                try:
+                    folder = fetch_from_hub(REPO_ID, model, stage, REVISION)
+                    net, source = load_model(model, stage, weights=folder.parent.parent)
+                except WeightsError as e:  # downloaded, but does not load strictly
+                    problems.append(str(e))
+                except Exception as e:  # unreachable, missing repo or file
+                    problems.append(f"{type(e).__name__}: {e}")
+                    hub_ok = False  # don't wait for the network eight times
+            if net is None:
+                net, source = load_model(model, stage, weights=bundled_weights_dir())
+                source = f"bundled:{bundled_weights_dir().name}/"
+            upscalers[model, stage] = Upscaler(net, model, stage, device=device, source=source)
+    sources = sorted({u.source for u in upscalers.values()})
+    if offline:
+        msg = "Offline (HF_HUB_OFFLINE=1): serving the bundled weights."
+    elif not REPO_ID:
+        msg = "No Hub repo configured: serving the bundled weights."
+    elif problems:
+        msg = (f"Could not use the Hub weights ({REPO_ID}@{REVISION}): {problems[0][:200]}. "
+               f"Serving the bundled weights instead.")
+    else:
+        msg = f"Weights from the Hub: {REPO_ID}@{REVISION}."
+    log.warning("%s sources: %s", msg, sources)
+    return upscalers, f"{msg} Device: {device}."
+
+
+UPSCALERS, WEIGHTS_MESSAGE = load_all()
+
+
+# ------------------------------------------------------------------------ handlers
+def _check(image, stage, model):
+    if image is None:
+        raise gr.Error("Upload an image first.")
+    if stage not in STAGES:
+        raise gr.Error(f"Unknown stage {stage!r}: use one of {', '.join(STAGES)}.")
+    model = MODELS.get(model, model)
+    if model not in MODELS.values():
+        raise gr.Error(f"Unknown model {model!r}: use 'default' or 'seed'.")
+    return STAGES[stage], model
+
+
+def _open(path, max_pixels=None):
+    try:
+        return open_checked(path, max_pixels or MAX_OUTPUT_PIXELS)
+    except ImageRejected as e:
+        raise gr.Error(f"Cannot use this file: {e}") from None
+
+
+def _guarded(fn):
+    """No traceback reaches a user: unexpected errors are logged and reported plainly."""
+    @functools.wraps(fn)  # keeps the signature: the API's parameter names come from it
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except MemoryError:
+            raise gr.Error("Out of memory for this image: try a smaller one or a 2x stage.") from None
+        except Exception as e:
+            log.error("handler failed: %s", traceback.format_exc())
+            raise gr.Error(f"Upscaling failed ({type(e).__name__}). Try another image.") from None
+    return wrapper
+
+
+@gpu
+@_guarded
+def upscale(image, stage="64to128", model="default", progress=gr.Progress()):
+    """Upscale the whole image by the stage's factor: (bilinear, learned) and the learned PNG."""
+    st, model = _check(image, stage, model)
+    img = _open(image)
+    w, h = oriented(img).size
+    if w * h * st.factor ** 2 > MAX_OUTPUT_PIXELS:
+        raise gr.Error(f"{w}x{h} upscaled x{st.factor} would be {w * st.factor}x{h * st.factor}; the limit is "
+                       f"{MAX_OUTPUT_PIXELS / 1e6:.1f} megapixels out. Use a smaller image or a 2x stage.")
+    up = UPSCALERS[model, stage]
+    with torch.inference_mode():
+        learned = up(img, progress=lambda i, n: progress(i / n, desc=f"tile {i}/{n}"))
+    bilinear = classical_upscale(img, learned.size, Image.BILINEAR)
+    out_dir = Path(tempfile.mkdtemp(prefix="upscaled-"))
+    path = out_dir / f"upscaled-x{st.factor}-{model}.png"
+    learned.save(path)  # full size, full bit depth, lossless
+    return (bilinear, display_mode(learned)), str(path)
+
+
+@gpu
+@_guarded
+def compare(image, stage="64to128", model="default"):
+    """The reference's figure, live: centre square as ground truth at the stage's output size,
+    downscaled to its input size, upscaled back; bilinear, learned and truth with PSNR/SSIM."""
+    st, model = _check(image, stage, model)
+    img = display_mode(oriented(_open(image))).convert("RGB")
+    if min(img.size) < 16:
+        raise gr.Error(f"The image is {img.width}x{img.height}; Compare needs at least 16 pixels a side.")
+    lr, truth = eval_pair(img, st)
+    with torch.inference_mode():
+        learned = UPSCALERS[model, stage](lr)
+    bilinear = lr.resize(truth.size, Image.BILINEAR)
+    metrics = {}
+    for name, out in (("bilinear", bilinear), ("bicubic", lr.resize(truth.size, Image.BICUBIC)), (model, learned)):
+        p, s = psnr_ssim(out, truth, st.factor)
+        metrics[name] = {"psnr_y_db": round(p, 2), "ssim_y": round(s, 4)}
+    return bilinear, learned, truth, metrics
+
+
+# ---------------------------------------------------------------------------- page
+STAGE_CHOICES = [(s.label, s.name) for s in STAGES.values()]
+MODEL_CHOICES = [(label, value) for label, value in MODELS.items()]
+
+
+class CheckedImage(gr.Image):
+    """gr.Image whose upload step turns unreadable files into a readable message.
+    (``is_template`` makes Gradio use the ordinary Image frontend.)"""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except Exception as e:
+            if isinstance(e, Image.DecompressionBombError):
+                raise gr.Error("Cannot use this file: it declares more pixels than it can plausibly hold "
+                               "(a decompression bomb).") from None
+            raise gr.Error("Cannot use this file: it is not an image that can be read "
+                           "(PNG, JPEG, WebP, GIF, BMP, TIFF...).") from None
+
+
+def build_demo():
+    examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
+    with gr.Blocks(title="Cat upscaler", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(
+            "# Cat upscaler\nSmall CNNs trained on cat photos: three 2x stages (64->128, 128->256, 256->512) "
+            "and the three stacked and fine-tuned as one 8x network. **Upscale** enlarges your whole image; "
+            "**Compare** shrinks a centre crop to the stage's input size and shows how well each method "
+            "restores it.\n\n"
+            f"Limits: files up to {MAX_FILE_SIZE.upper()}, at most {MAX_OUTPUT_PIXELS / 1e6:.1f} megapixels "
+            f"of output (so up to {int((MAX_OUTPUT_PIXELS / 4) ** .5)} px square in for x2, "
+            f"{int((MAX_OUTPUT_PIXELS / 64) ** .5)} px square for x8)."
+        )
+        gr.Markdown(f"*{WEIGHTS_MESSAGE}*", elem_id="weights-status")
+        with gr.Row():
+            with gr.Column(scale=1):
+                image = CheckedImage(label="your image", type="filepath", image_mode=None, format="png",
+                                     sources=["upload", "clipboard"], elem_id="input-image")
+                stage = gr.Radio(STAGE_CHOICES, value="64to128", label="stage")
+                model = gr.Radio(MODEL_CHOICES, value="default", label="model")
+                if examples:
+                    gr.Examples(examples, inputs=[image], label="examples (cats from the validation set)")
+            with gr.Column(scale=2):
+                with gr.Tab("Upscale"):
+                    go = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
+                    slider = gr.ImageSlider(label="bilinear | learned (drag to compare)", type="pil", format="png",
+                                            elem_id="upscale-slider")
+                    download = gr.File(label="learned result, full size (PNG)", elem_id="upscale-file")
+                with gr.Tab("Compare"):
+                    go_cmp = gr.Button("Compare", variant="primary", elem_id="compare-button")
+                    with gr.Row():
+                        out_bilinear = gr.Image(label="bilinear", format="png", type="pil", elem_id="cmp-bilinear")
+                        out_learned = gr.Image(label="learned", format="png", type="pil", elem_id="cmp-learned")
+                        out_truth = gr.Image(label="ground truth", format="png", type="pil", elem_id="cmp-truth")
+                    metrics = gr.JSON(label="PSNR / SSIM on Y (higher is better)", elem_id="cmp-metrics")
+        go.click(upscale, [image, stage, model], [slider, download], api_name="upscale")
+        go_cmp.click(compare, [image, stage, model], [out_bilinear, out_learned, out_truth, metrics],
+                     api_name="compare")
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_QUEUE)
+    return demo
+
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are read by launch() itself.
+    demo.launch(max_file_size=MAX_FILE_SIZE, show_error=True)

@@ -1,0 +1,242 @@
+"""Image in, image out: the one path every caller takes (app, CLI, benchmarks).
+
+``Upscaler.__call__``: EXIF orientation -> split off alpha, pick a working mode ->
+float tensor in [0, 1] -> pad to the network's size multiple -> overlapping tiles ->
+network (no_grad, chosen device and dtype, optional self-ensemble) -> stitch -> crop ->
+alpha resized with bicubic and rejoined -> PIL image of the input's mode family.
+"""
+import functools
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+from .models import from_model_range, to_model_range
+from .stages import get_stage
+from .weights import load_model
+
+# CPU inference dtype and memory format, chosen by benchmarks/speed.py (README "Speed"):
+# the fastest variant whose PSNR on cats/val moves by less than 0.05 dB.
+CPU_DTYPE = torch.float32
+CPU_CHANNELS_LAST = True
+
+
+def pick_device(device=None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def pick_dtype(device: torch.device, dtype=None) -> torch.dtype:
+    if dtype is not None:
+        return getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return CPU_DTYPE
+
+
+# ------------------------------------------------------------------ PIL <-> tensor
+def _to_working(img: Image.Image):
+    """-> (float32 HxWx3 array in [0,1], alpha as a PIL 'L' image or None, output kind).
+
+    output kind: "RGB", "L" (gray in, gray out) or "I;16" (16-bit gray in and out).
+    """
+    if getattr(img, "is_animated", False):
+        img.seek(0)  # animated GIF/PNG/WebP: the first frame
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block must not cost the user the picture
+        pass
+    mode = img.mode
+    if mode in ("P", "PA"):
+        img = img.convert("RGBA" if (mode == "PA" or "transparency" in img.info) else "RGB")
+    elif mode == "1":
+        img = img.convert("L")
+    elif mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        a = np.asarray(img, dtype=np.float32)
+        a = np.clip(a / 65535.0 if a.max(initial=0) > 255 or mode.startswith("I;16") else a / 255.0, 0, 1)
+        return np.repeat(a[..., None], 3, axis=2), None, "I;16"
+    elif mode == "F":
+        a = np.clip(np.asarray(img, dtype=np.float32), 0, 1)
+        return np.repeat(a[..., None], 3, axis=2), None, "L"
+    elif mode not in ("RGB", "RGBA", "L", "LA"):
+        img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX, ...
+    alpha = None
+    if img.mode in ("RGBA", "LA"):
+        alpha = img.getchannel("A")
+        img = img.convert("RGB" if img.mode == "RGBA" else "L")
+    kind = "L" if img.mode == "L" else "RGB"
+    a = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return a, alpha, kind
+
+
+def _from_working(a: np.ndarray, alpha, kind: str) -> Image.Image:
+    """HxWx3 integer array (uint8, or 0..65535 for kind "I;16") -> PIL image."""
+    if kind == "I;16":
+        return Image.fromarray(a.mean(axis=2).round().astype(np.uint16))  # mode I;16
+    if kind == "L":
+        out = Image.fromarray(a.mean(axis=2, dtype=np.float32).round().astype(np.uint8))
+    else:
+        out = Image.fromarray(np.ascontiguousarray(a, dtype=np.uint8))
+    if alpha is not None:
+        out.putalpha(alpha.resize(out.size, Image.BICUBIC))
+    return out
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> 1x3xHxW float tensor in [0, 1]."""
+    return torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+
+
+def tensor_to_pil(x: torch.Tensor) -> Image.Image:
+    """1x3xHxW (or 3xHxW) tensor in [0, 1] -> RGB PIL image (rounded, clipped)."""
+    x = x[0] if x.dim() == 4 else x
+    return Image.fromarray((x.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy())
+
+
+# ------------------------------------------------------------------------ Upscaler
+class Upscaler:
+    """A loaded network plus everything needed to apply it to real images.
+
+    tile: input-side tile size in pixels (0 = whole image); tile_pad: overlap each side,
+    at least the network's receptive field so tiled == untiled. Both are rounded to the
+    network's ``size_multiple`` so stride-2 networks see the same pixel grid per tile.
+    """
+
+    def __init__(self, net, model="default", stage="64to128", device=None, dtype=None,
+                 channels_last=None, tile=None, tile_pad=None, self_ensemble=False, source=""):
+        self.model, self.stage, self.source = model, stage, source
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(self.device, dtype)
+        self.channels_last = CPU_CHANNELS_LAST if channels_last is None else channels_last
+        self.factor = net.factor
+        self.multiple = net.size_multiple
+        # Tiles bound memory: an 8x tile of 128 input px is 1024x1024 out.
+        default_tile = 128 if self.factor == 8 else 384
+        m = self.multiple
+        self.tile = _round_up(default_tile if tile is None else tile, m)
+        rf = 40 if model == "seed" else 16  # receptive field (input pixels), rounded up
+        self.tile_pad = _round_up(rf if tile_pad is None else tile_pad, m)
+        self.self_ensemble = self_ensemble
+        self.net = net.eval().to(self.device)
+        if self.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+
+    def __repr__(self):
+        return (f"Upscaler(model={self.model!r}, stage={self.stage!r}, x{self.factor}, "
+                f"device={self.device}, dtype={self.dtype}, source={self.source!r})")
+
+    # -- tensors ---------------------------------------------------------------
+    @torch.no_grad()
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Nx3xhxw in [0,1], h and w multiples of size_multiple -> Nx3x(fh)x(fw) float32."""
+        x = x.to(self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        autocast = self.dtype != torch.float32
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast):
+            y = self.net(to_model_range(x, self.net))
+        return from_model_range(y.float(), self.net)
+
+    def _forward_ensemble(self, x):
+        if not self.self_ensemble:
+            return self._forward(x)
+        # The 8 symmetries of the square: run each, undo it, average (EDSR's "+").
+        out = 0
+        for k in range(4):
+            for flip in (False, True):
+                t = torch.rot90(x, k, (2, 3))
+                t = t.flip(3) if flip else t
+                y = self._forward(t)
+                y = y.flip(3) if flip else y
+                out = out + torch.rot90(y, -k, (2, 3))
+        return out / 8
+
+    def upscale_tensor(self, x: torch.Tensor, progress=None, quantize: int | None = None) -> torch.Tensor:
+        """Nx3xHxW float in [0, 1] (any H, W) -> Nx3x(fH)x(fW) on the CPU.
+
+        quantize=None: float in [0, 1]. quantize=255 or 65535: integers (uint8 / int32)
+        rounded tile by tile, so a big image's output buffer is 1/4 the size of float32.
+        """
+        n, c, h, w = x.shape
+        f, m = self.factor, self.multiple
+        x = _pad_to(x, _round_up(h, m), _round_up(w, m))
+        H, W = x.shape[2:]
+
+        def finish(y):
+            y = y.clamp_(0, 1)
+            return y if quantize is None else (y * quantize).round_().to(torch.uint8 if quantize == 255 else torch.int32)
+
+        if not self.tile or (H <= self.tile and W <= self.tile):
+            y = finish(self._forward_ensemble(x).cpu())
+            if progress:
+                progress(1, 1)
+            return y[:, :, :h * f, :w * f]
+        dtype = torch.float32 if quantize is None else (torch.uint8 if quantize == 255 else torch.int32)
+        y = torch.empty(n, c, h * f, w * f, dtype=dtype)
+        t, p = self.tile, self.tile_pad
+        rows, cols = math.ceil(H / t), math.ceil(W / t)
+        for i in range(rows):
+            for j in range(cols):
+                y0, x0 = i * t, j * t
+                y1, x1 = min(y0 + t, H), min(x0 + t, W)
+                # the tile plus its overlap, clipped to the image
+                py0, px0 = max(y0 - p, 0), max(x0 - p, 0)
+                py1, px1 = min(y1 + p, H), min(x1 + p, W)
+                out = finish(self._forward_ensemble(x[:, :, py0:py1, px0:px1]).cpu())
+                # keep the tile's centre, and nothing of the padding beyond h x w
+                oy1, ox1 = min(y1, h), min(x1, w)
+                if oy1 > y0 and ox1 > x0:
+                    y[:, :, y0 * f:oy1 * f, x0 * f:ox1 * f] = out[
+                        :, :, (y0 - py0) * f:(oy1 - py0) * f, (x0 - px0) * f:(ox1 - px0) * f]
+                if progress:
+                    progress(i * cols + j + 1, rows * cols)
+        return y
+
+    # -- images ----------------------------------------------------------------
+    def __call__(self, img: Image.Image, progress=None) -> Image.Image:
+        """Upscale a PIL image of any size and mode by ``self.factor``."""
+        a, alpha, kind = _to_working(img)
+        x = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]
+        del a
+        y = self.upscale_tensor(x, progress, quantize=65535 if kind == "I;16" else 255)
+        return _from_working(y[0].permute(1, 2, 0).numpy(), alpha, kind)
+
+
+def _round_up(v: int, m: int) -> int:
+    return int(math.ceil(v / m) * m) if v else 0
+
+
+def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Pad bottom/right to h x w: mirror where the image is big enough, else repeat edges."""
+    ph, pw = h - x.shape[2], w - x.shape[3]
+    if ph == 0 and pw == 0:
+        return x
+    mode = "reflect" if ph < x.shape[2] and pw < x.shape[3] else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemble, tile):
+    net, source = load_model(model, stage, weights, repo_id, revision)
+    return Upscaler(net, model, stage, device=device, dtype=dtype,
+                    self_ensemble=self_ensemble, tile=tile, source=source)
+
+
+def load_upscaler(stage: str, model: str = "default", weights=None, repo_id=None, revision=None,
+                  device=None, dtype=None, self_ensemble: bool = False, tile=None) -> Upscaler:
+    """The public entry point: a callable ``PIL.Image -> PIL.Image`` for one stage.
+
+    stage: "64to128", "128to256", "256to512" (x2) or "64to512" (x8).
+    model: "default" or "seed" (the reference reproduction).
+    weights: a local folder in the weights layout; repo_id/revision: a Hub model repo;
+    neither: the bundled ``weights/``. Loaded once per argument set and cached.
+    """
+    get_stage(stage)
+    weights = os.fspath(weights) if weights is not None else None
+    dtype = str(dtype).replace("torch.", "") if dtype is not None else None
+    device = str(device) if device is not None else None
+    return _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemble, tile)
