@@ -94,6 +94,7 @@ def parse_args(argv=None):
     g.add_argument("--mixed-precision", default=None, choices=["no", "fp16", "bf16"],
                    help="default: what `accelerate launch` / `accelerate config` says")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
 
     g = p.add_argument_group("output")
     g.add_argument("--output-dir", default="weights-out", help="weights root: <dir>/<model>/<stage>/")
@@ -161,7 +162,7 @@ def find_resume(args, stage):
 
 
 # -------------------------------------------------------------------------- data
-def build_data(args, stage, accelerator, stats):
+def build_data(args, stage, accelerator, stats, state):
     with accelerator.main_process_first():  # the first process builds the datasets cache
         if args.train_data_dir:
             ds = sr_data.load_images(data_dir=args.train_data_dir, cache_dir=args.cache_dir)
@@ -175,7 +176,7 @@ def build_data(args, stage, accelerator, stats):
             split = ds.train_test_split(test_size=args.val_split_size, seed=1234, shuffle=True)
             ds, val_ds = split["train"], split["test"]
     patch = args.patch_size or DEFAULT_PATCH[stage.name]
-    ds.set_transform(sr_data.make_train_transform(stage, patch, stats))
+    ds.set_transform(sr_data.make_train_transform(stage, patch, stats, state))
     loader = torch.utils.data.DataLoader(ds, batch_size=args.train_batch_size, shuffle=True, drop_last=True,
                                          collate_fn=sr_data.collate, num_workers=args.dataloader_num_workers)
     val = []
@@ -236,7 +237,9 @@ def train_stage(args, accelerator, stage_name):
         log_dir.mkdir(parents=True, exist_ok=True)
 
     stats = {"skipped": 0}
-    train_ds, loader, val = build_data(args, stage, accelerator, stats)
+    # Seeds each sample's crop; the process index keeps processes' crops apart.
+    data_state = {"seed": f"{args.seed}-{accelerator.process_index}", "epoch": 0}
+    train_ds, loader, val = build_data(args, stage, accelerator, stats, data_state)
     if not val:
         raise SystemExit("no readable validation images")
     net = build_model(args, stage_name)
@@ -270,6 +273,7 @@ def train_stage(args, accelerator, stage_name):
     elif args.resume_from_checkpoint:
         accelerator.print(f"no checkpoint for {args.model}/{stage_name} yet: starting a new run")
 
+    accelerator.print(f"*** distributed: {accelerator.distributed_type}, backend: {accelerator.state.backend}")
     accelerator.print(f"*** {args.model}/{stage_name}: {len(train_ds)} training images, {len(val)} validation, "
                       f"{accelerator.num_processes} process(es) x batch {args.train_batch_size} x accumulation "
                       f"{args.gradient_accumulation_steps}, {max_steps} steps, loss {loss_name}, lr {lr}")
@@ -279,6 +283,7 @@ def train_stage(args, accelerator, stage_name):
     t0, last_batch, metrics, epoch = time.time(), None, None, first_epoch
     while global_step < max_steps:
         net.train()
+        data_state["epoch"] = epoch
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(epoch)
         epoch_loader = accelerator.skip_first_batches(loader, skip_batches) if skip_batches else loader
@@ -340,7 +345,11 @@ def main(argv=None):
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     for noisy in ("httpx", "datasets", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # torchrun / accelerate launch on a machine without GPUs: accelerate joins the process
+    # group only when told it is a CPU run (it then uses gloo).
+    multi_cpu = int(os.environ.get("WORLD_SIZE", 1)) > 1 and not torch.cuda.is_available()
     accelerator = Accelerator(
+        cpu=args.cpu or multi_cpu,
         mixed_precision=args.mixed_precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=args.report_to,

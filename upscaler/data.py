@@ -40,6 +40,8 @@ def load_images(dataset_name=None, data_dir=None, split="train", image_column="i
     if image_column != "image":
         ds = ds.rename_column(image_column, "image")
     ds = ds.select_columns(["image"])
+    # Each row's position seeds its random crop (see make_train_transform).
+    ds = ds.add_column("index", list(range(len(ds))))
     # Decode lazily ourselves, so one unreadable file is a skipped sample, not a crash.
     return ds.cast_column("image", datasets.Image(decode=False))
 
@@ -104,13 +106,22 @@ def eval_pair(img: Image.Image, stage: Stage):
     return lr, hr
 
 
-def make_train_transform(stage: Stage, patch: int, stats: dict | None = None):
-    """For ``Dataset.set_transform``: a batch of image cells -> lr/hr tensors.
-    Unreadable images become None entries, dropped by ``collate``, and counted in ``stats['skipped']``."""
+def make_train_transform(stage: Stage, patch: int, stats: dict | None = None, state: dict | None = None):
+    """For ``Dataset.set_transform``: a batch of rows -> lr/hr tensors.
+
+    The crop and flips of a row come from ``random.Random((seed, epoch, index))``, not
+    from the global RNG: accelerate's dataloader reads one batch ahead, so global RNG
+    state at a checkpoint would not match the batches trained on. Keyed this way, a
+    resumed run sees exactly the pairs an uninterrupted one would. ``state`` holds
+    ``seed`` and the current ``epoch`` (the training loop updates it).
+    Unreadable images become None entries, dropped by ``collate``, and are counted in
+    ``stats['skipped']``."""
+    state = state if state is not None else {"seed": 0, "epoch": 0}
 
     def transform(batch):
         lrs, hrs = [], []
-        for cell in batch["image"]:
+        indices = batch.get("index") or [None] * len(batch["image"])
+        for cell, index in zip(batch["image"], indices):
             img = open_image(cell)
             if img is None:
                 if stats is not None:
@@ -118,7 +129,8 @@ def make_train_transform(stage: Stage, patch: int, stats: dict | None = None):
                 lrs.append(None)  # keep one entry per input; collate() drops it
                 hrs.append(None)
                 continue
-            lr, hr = random_pair(img, stage, patch)
+            rng = random.Random(f"{state['seed']}-{state['epoch']}-{index}") if index is not None else random
+            lr, hr = random_pair(img, stage, patch, rng=rng)
             lrs.append(lr)
             hrs.append(hr)
         return {"lr": lrs, "hr": hrs}

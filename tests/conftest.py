@@ -1,0 +1,47 @@
+"""Shared fixtures: tiny weights for all eight networks, a tiny image folder."""
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED_DATA = ROOT.parent / "shared" / "data"
+CATS_TRAIN = SHARED_DATA / "cats" / "train"
+CATS_VAL = SHARED_DATA / "cats" / "val"
+
+from upscaler.models import MODELS  # noqa: E402
+from upscaler.stages import TWO_X_STAGES  # noqa: E402
+from upscaler.weights import save_model  # noqa: E402
+
+
+def perturbed(net, scale=0.02, seed=0):
+    """Random small weights everywhere (untrained nets are exactly bilinear otherwise)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if "weight" in name and p.dim() > 1:
+                p.add_(torch.randn(p.shape, generator=g) * scale)
+    return net.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """A weights root with all eight networks, randomly perturbed, in the shipped layout."""
+    root = tmp_path_factory.mktemp("weights")
+    for model, (two_x, eight_x) in MODELS.items():
+        for i, stage in enumerate(TWO_X_STAGES):
+            save_model(perturbed(two_x(), seed=i), root, model, stage)
+        save_model(perturbed(eight_x(), seed=9), root, model, "64to512")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """16 real cat photos from the training split in an image folder."""
+    root = tmp_path_factory.mktemp("cats")
+    for f in sorted(CATS_TRAIN.glob("*.jpg"))[:16]:
+        shutil.copy(f, root / f.name)
+    return root

@@ -1,0 +1,140 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from upscaler.inference import Upscaler, load_upscaler
+from upscaler.models import MODELS
+from upscaler.stages import STAGES
+from upscaler.weights import WeightsError
+
+from conftest import CATS_VAL, perturbed
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return Image.open(sorted(CATS_VAL.glob("*.jpg"))[0]).convert("RGB")
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("stage", list(STAGES))
+@pytest.mark.parametrize("size", [(1, 1), (3, 2), (37, 21), (64, 64)])
+def test_any_size_any_stage(tiny_weights, model, stage, size):
+    up = load_upscaler(stage, model=model, weights=tiny_weights)
+    out = up(Image.new("RGB", size, (120, 60, 30)))
+    f = STAGES[stage].factor
+    assert out.size == (size[0] * f, size[1] * f) and out.mode == "RGB"
+
+
+def test_loaded_once(tiny_weights):
+    assert load_upscaler("64to128", weights=tiny_weights) is load_upscaler("64to128", weights=str(tiny_weights))
+
+
+def test_rgba_keeps_alpha(tiny_weights):
+    img = Image.new("RGBA", (20, 10), (200, 100, 50, 255))
+    img.paste((0, 0, 0, 0), (0, 0, 10, 10))  # left half transparent
+    out = load_upscaler("64to128", weights=tiny_weights)(img)
+    assert out.mode == "RGBA" and out.size == (40, 20)
+    a = np.asarray(out.getchannel("A"))
+    assert a[:, :16].max() == 0 and a[:, 24:].min() == 255
+
+
+def test_grayscale_stays_grayscale(tiny_weights):
+    out = load_upscaler("64to128", weights=tiny_weights)(Image.new("L", (9, 7), 90))
+    assert out.mode == "L" and out.size == (18, 14)
+    out = load_upscaler("64to128", weights=tiny_weights)(Image.new("LA", (9, 7), (90, 128)))
+    assert out.mode == "LA"
+
+
+def test_palette_with_transparency(tiny_weights):
+    img = Image.new("P", (10, 10), 1)
+    img.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    img.info["transparency"] = 0
+    img.paste(0, (0, 0, 5, 10))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    out = load_upscaler("64to128", weights=tiny_weights)(Image.open(buf))
+    assert out.mode == "RGBA" and out.size == (20, 20)
+    assert np.asarray(out.getchannel("A"))[:, 14:].min() == 255
+
+
+def test_16_bit_grayscale_keeps_its_depth(tiny_weights):
+    a = (np.linspace(0, 65535, 12 * 8).reshape(8, 12)).astype(np.uint16)
+    out = load_upscaler("64to128", weights=tiny_weights)(Image.fromarray(a))
+    assert out.mode == "I;16" and out.size == (24, 16)
+    assert np.asarray(out).max() > 60000  # not squashed into 8 bits
+
+
+def test_cmyk_becomes_rgb(tiny_weights):
+    out = load_upscaler("64to128", weights=tiny_weights)(Image.new("CMYK", (8, 8), (0, 255, 255, 0)))
+    assert out.mode == "RGB"
+    r, g, b = out.getpixel((8, 8))
+    assert r > 200 and g < 60 and b < 60
+
+
+def test_exif_orientation_is_applied(tiny_weights):
+    img = Image.new("RGB", (30, 10), (0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif.tobytes())
+    out = load_upscaler("64to128", weights=tiny_weights)(Image.open(buf))
+    assert out.size == (20, 60)
+
+
+def test_animated_gif_uses_the_first_frame(tiny_weights):
+    frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 255, 0))]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    out = load_upscaler("64to128", weights=tiny_weights)(Image.open(buf))
+    r, g, _ = out.convert("RGB").getpixel((8, 8))
+    assert out.size == (16, 16) and r > 200 and g < 60
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("eight", [False, True])
+def test_tiled_equals_untiled(model, eight, photo):
+    net = perturbed(MODELS[model][1 if eight else 0]())
+    x = torch.from_numpy(np.asarray(photo.resize((75, 61)), np.float32) / 255).permute(2, 0, 1)[None]
+    whole = Upscaler(net, model, "x", tile=0).upscale_tensor(x)
+    tiled = Upscaler(net, model, "x", tile=24).upscale_tensor(x)
+    assert tiled.shape == whole.shape == (1, 3, 61 * net.factor, 75 * net.factor)
+    assert (tiled - whole).abs().max() < 2e-3
+    assert whole.std() > 0.01  # an output that varies with the image, not a constant
+
+
+def test_tiles_report_progress(tiny_weights):
+    seen = []
+    up = Upscaler(perturbed(MODELS["default"][0]()), tile=16)
+    up(Image.new("RGB", (40, 20)), progress=lambda i, n: seen.append((i, n)))
+    assert seen[-1] == (6, 6) and len(seen) == 6
+
+
+def test_self_ensemble_is_close_to_the_plain_output(photo):
+    net = perturbed(MODELS["default"][0](), scale=0.005)
+    x = torch.from_numpy(np.asarray(photo.resize((40, 30)), np.float32) / 255).permute(2, 0, 1)[None]
+    plain = Upscaler(net).upscale_tensor(x)
+    ens = Upscaler(net, self_ensemble=True).upscale_tensor(x)
+    assert ens.shape == plain.shape
+    assert 0 < (ens - plain).abs().mean() < 0.02
+
+
+def test_bf16_on_cpu_runs(tiny_weights, photo):
+    up = load_upscaler("64to128", weights=tiny_weights, dtype="bfloat16")
+    assert up.dtype == torch.bfloat16
+    ref = load_upscaler("64to128", weights=tiny_weights, dtype="float32")
+    small = photo.resize((48, 40))
+    diff = np.abs(np.asarray(up(small), np.float32) - np.asarray(ref(small), np.float32))
+    assert diff.mean() < 2
+
+
+def test_missing_weights_are_a_clear_error(tmp_path):
+    with pytest.raises(WeightsError, match="no model.safetensors"):
+        load_upscaler("64to128", weights=tmp_path)
+
+
+def test_unknown_stage():
+    with pytest.raises(ValueError, match="unknown stage"):
+        load_upscaler("64to1024")

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SHARED_DATA
+from upscaler.metrics import psnr_ssim, psnr_y, rgb_to_y, ssim_y
+
+
+def test_y_is_bt601_studio_range():
+    assert rgb_to_y(np.zeros((1, 1, 3), np.uint8))[0, 0] == pytest.approx(16)
+    assert rgb_to_y(np.full((1, 1, 3), 255, np.uint8))[0, 0] == pytest.approx(235)
+
+
+def test_identical_images():
+    img = Image.effect_noise((64, 64), 40).convert("RGB")
+    assert psnr_y(img, img) == float("inf")
+    assert ssim_y(img, img) == pytest.approx(1.0)
+
+
+def test_known_psnr():
+    a = np.full((32, 32, 3), 100, np.uint8)
+    b = a.copy()
+    b[..., :] = 110  # every Y differs by 10 * 219/255
+    expected = 10 * np.log10(255 ** 2 / (10 * 219 / 255) ** 2)
+    assert psnr_y(a, b) == pytest.approx(expected)
+
+
+def test_border_crop_ignores_the_edges():
+    a = np.full((40, 40, 3), 128, np.uint8)
+    b = a.copy()
+    b[:2] = 0
+    assert psnr_y(a, b, border=2) == float("inf")
+    assert psnr_y(a, b, border=1) < 40
+
+
+def test_size_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="size mismatch"):
+        psnr_y(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 9, 3), np.uint8))
+
+
+@pytest.mark.parametrize("scale,published", [(2, 33.66), (4, 28.42), (8, 24.40)])
+def test_bicubic_on_set5_reproduces_the_published_row(scale, published):
+    scores = []
+    for f in sorted((SHARED_DATA / "benchmarks" / "Set5").glob("*.png")):
+        hr = Image.open(f).convert("RGB")
+        hr = hr.crop((0, 0, hr.width - hr.width % scale, hr.height - hr.height % scale))
+        lr = hr.resize((hr.width // scale, hr.height // scale), Image.BICUBIC)
+        scores.append(psnr_ssim(lr.resize(hr.size, Image.BICUBIC), hr, scale)[0])
+    assert np.mean(scores) == pytest.approx(published, abs=0.05)

@@ -1,0 +1,104 @@
+import json
+
+import pytest
+import torch
+
+from upscaler.models import MODELS, ResidualUpsampler, Upsampler, Upsampler8x, model_class
+from upscaler.stages import STAGES, TWO_X_STAGES
+from upscaler.weights import WeightsError, load_model, save_model
+
+from conftest import perturbed
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_every_stage_upscales_its_training_size(model, stage):
+    st = STAGES[stage]
+    net = model_class(model, stage)().eval()
+    with torch.no_grad():
+        y = net(torch.rand(2, 3, st.input_size, st.input_size))
+    assert y.shape == (2, 3, st.output_size, st.output_size)
+    assert net.factor == st.factor
+
+
+def test_seed_is_the_reference_layer_for_layer():
+    layers = [type(m).__name__ for m in Upsampler().fw]
+    assert layers == ["Conv2d", "BatchNorm2d", "ReLU"] * 3 + ["ConvTranspose2d", "BatchNorm2d", "ReLU"] * 2 + [
+        "ConvTranspose2d", "Tanh"]
+    convs = [(m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0]) for m in Upsampler().fw
+             if hasattr(m, "in_channels")]
+    assert convs == [(3, 16, 5, 2), (16, 64, 5, 2), (64, 256, 5, 1), (256, 64, 4, 2), (64, 16, 4, 2), (16, 3, 4, 2)]
+    assert set(dict(Upsampler8x().named_children())) == {"upsample_64", "upsample_128", "upsample_256"}
+
+
+def test_default_starts_as_bilinear():
+    x = torch.rand(1, 3, 20, 30)
+    y = ResidualUpsampler()(x)
+    ref = torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    assert torch.allclose(y, ref)
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("stage", ["64to128", "64to512"])
+def test_save_load_round_trip_through_the_mixin(tmp_path, model, stage):
+    net = perturbed(model_class(model, stage)())
+    folder = save_model(net, tmp_path, model, stage)
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["model"] == model and cfg["stage"] == stage
+    loaded, source = load_model(model, stage, weights=tmp_path)
+    assert source.startswith("local:")
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(net(x), loaded(x))
+
+
+def test_default_config_round_trips_its_size(tmp_path):
+    save_model(perturbed(ResidualUpsampler(num_features=16, num_convs=2)), tmp_path, "default", "64to128")
+    net, _ = load_model("default", "64to128", weights=tmp_path)
+    assert net.body[0].out_channels == 16 and len(net.body) == 2 + 2 * 2 + 1
+
+
+def test_8x_stack_is_built_from_the_three_stages():
+    parts = [perturbed(ResidualUpsampler(), seed=i) for i in range(3)]
+    stack = MODELS["default"][1].from_stages(*parts)
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(stack(x), parts[2](parts[1](parts[0](x))))
+
+
+def test_strict_loading_rejects_mismatched_weights(tmp_path):
+    # default weights saved where the seed model is expected: keys do not match
+    save_model(ResidualUpsampler(), tmp_path, "seed", "64to128")
+    (tmp_path / "seed" / "64to128" / "config.json").write_text("{}")
+    with pytest.raises(WeightsError, match="do not load"):
+        load_model("seed", "64to128", weights=tmp_path)
+    # same keys, other shapes
+    save_model(ResidualUpsampler(num_features=16), tmp_path, "default", "64to128")
+    cfg = tmp_path / "default" / "64to128" / "config.json"
+    cfg.write_text(json.dumps({"num_features": 32, "num_convs": 4}))
+    with pytest.raises(WeightsError, match="do not load"):
+        load_model("default", "64to128", weights=tmp_path)
+
+
+def test_missing_and_pickled_weights_are_refused(tmp_path):
+    with pytest.raises(WeightsError, match="no model.safetensors"):
+        load_model("default", "64to128", weights=tmp_path)
+    folder = tmp_path / "default" / "64to128"
+    folder.mkdir(parents=True)
+    torch.save(ResidualUpsampler().state_dict(), folder / "pytorch_model.bin")
+    with pytest.raises(WeightsError, match="never loaded"):
+        load_model("default", "64to128", weights=tmp_path)
+
+
+def test_unknown_names_are_clear():
+    with pytest.raises(ValueError, match="unknown stage"):
+        model_class("default", "32to64")
+    with pytest.raises(ValueError, match="unknown model"):
+        model_class("esrgan", "64to128")
+
+
+def test_stage_table():
+    assert list(STAGES) == ["64to128", "128to256", "256to512", "64to512"]
+    assert [STAGES[s].factor for s in STAGES] == [2, 2, 2, 8]
+    assert TWO_X_STAGES == ("64to128", "128to256", "256to512")

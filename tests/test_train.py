@@ -1,0 +1,134 @@
+"""train_accelerate.py, run the way users run it: `accelerate launch` / `torchrun` subprocesses."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from conftest import ROOT
+from upscaler.inference import load_upscaler
+
+SCRIPT = str(ROOT / "train_accelerate.py")
+ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no"]
+
+
+def common(data, out, *extra):
+    return [SCRIPT, "--train-data-dir", str(data), "--output-dir", str(out), "--val-split-size", "4",
+            "--num-val-images", "2", "--train-batch-size", "4", "--cache-dir", str(out / "hf-cache"),
+            "--validation-steps", "2", "--checkpointing-steps", "2", *extra]
+
+
+def run(cmd, **kw):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600, **kw)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return p.stdout + p.stderr
+
+
+def summary(out, model, stage):
+    return json.loads((out / "logs" / model / stage / "train_summary.json").read_text())
+
+
+def test_accelerate_launch_all_stages_writes_loadable_weights(tiny_dataset, tmp_path):
+    out = tmp_path / "w"
+    run([*ACCELERATE, *common(tiny_dataset, out, "--stage", "all", "--max-steps", "3")])
+    for stage in ("64to128", "128to256", "256to512", "64to512"):
+        assert sorted(p.name for p in (out / "default" / stage).iterdir()) == ["config.json", "model.safetensors"]
+        s = summary(out, "default", stage)
+        assert s["steps"] == 3 and s["world_size"] == 1
+        assert {"psnr_model", "psnr_bilinear", "psnr_bicubic", "ssim_model"} <= set(s["val"])
+        assert list((out / "logs" / "default" / stage).glob("grid-step*.png"))
+    up = load_upscaler("64to512", weights=out)
+    assert up(Image.new("RGB", (10, 6))).size == (80, 48)
+    # the 8x stack started from the three stages: fine-tuning 3 steps moves it only a little
+    stack = load_file(out / "default" / "64to512" / "model.safetensors")
+    stage1 = load_file(out / "default" / "64to128" / "model.safetensors")
+    w = "upsample_64.body.0.weight"
+    assert torch.allclose(stack[w], stage1["body.0.weight"], atol=0.01)
+    card = (out / "README.md").read_text()
+    assert "64to512" in card and "train_accelerate.py" in card
+    assert not list(out.glob("checkpoints/**/*.tmp"))
+
+
+def test_seed_recipe_uses_mse(tiny_dataset, tmp_path):
+    out = tmp_path / "w"
+    run([*ACCELERATE, *common(tiny_dataset, out, "--model", "seed", "--stage", "128to256", "--max-steps", "2")])
+    s = summary(out, "seed", "128to256")
+    assert s["loss"] == "mse" and s["steps"] == 2
+    assert load_upscaler("128to256", model="seed", weights=out)(Image.new("RGB", (7, 5))).size == (14, 10)
+
+
+def test_killed_run_resumes_and_matches_an_uninterrupted_one(tiny_dataset, tmp_path):
+    args = ["--stage", "64to128", "--max-steps", "40", "--checkpointing-steps", "5", "--validation-steps", "1000",
+            "--train-batch-size", "2"]
+    ref = tmp_path / "ref"
+    run([sys.executable, *common(tiny_dataset, ref, *args)])
+
+    out = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, *common(tiny_dataset, out, *args)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    ckpts = out / "checkpoints" / "default" / "64to128"
+    deadline = time.time() + 300
+    while not (ckpts / "checkpoint-5").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # mid-training, no chance to clean up
+    proc.wait()
+    assert (ckpts / "checkpoint-5").exists()
+    assert not (out / "default" / "64to128" / "model.safetensors").exists(), "the run finished before the kill"
+    # a half-written checkpoint, as a crash during save_state leaves it, must not count as latest
+    (ckpts / "checkpoint-999.tmp").mkdir()
+    (ckpts / "checkpoint-999.tmp" / "model.safetensors").write_bytes(b"garbage")
+
+    log = run([sys.executable, *common(tiny_dataset, out, *args, "--resume-from-checkpoint", "latest")])
+    s = summary(out, "default", "64to128")
+    assert s["steps"] == 40 and "checkpoint-" in s["resumed_from"] and "999" not in s["resumed_from"]
+    assert "resuming from" in log
+    a = load_file(ref / "default" / "64to128" / "model.safetensors")
+    b = load_file(out / "default" / "64to128" / "model.safetensors")
+    for k in a:  # same data order, crops, optimizer and schedule: the same weights
+        assert torch.allclose(a[k], b[k], atol=1e-5), k
+
+
+def test_two_processes_train_as_one_data_parallel_job(tiny_dataset, tmp_path):
+    out = tmp_path / "w"
+    log = run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+               *common(tiny_dataset, out, "--stage", "64to128", "--max-steps", "4")])
+    s = summary(out, "default", "64to128")
+    assert s["world_size"] == 2 and s["steps"] == 4
+    assert log.count("saved " + str(out / "default" / "64to128")) == 1  # saved once, by rank 0
+    assert sorted(p.name for p in (out / "default").iterdir()) == ["64to128"]
+    # 12 training images / (2 processes x batch 4): one step per epoch per process
+    assert "2 process(es) x batch 4" in log
+    assert load_upscaler("64to128", weights=out)(Image.new("RGB", (5, 5))).size == (10, 10)
+
+
+def test_unreadable_images_are_skipped_and_counted(tiny_dataset, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    (data / "notes.jpg").write_text("this is not an image")
+    good = next(data.glob("cat*.jpg")).read_bytes()
+    (data / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    out = tmp_path / "w"
+    # batch 18 = every image each step, so both bad files are met
+    log = run([sys.executable, *common(data, out, "--stage", "64to128", "--max-steps", "2", "--train-batch-size", "14",
+                                       "--val-split-size", "2")])
+    s = summary(out, "default", "64to128")
+    assert s["steps"] == 2 and s["skipped_images"] >= 2
+    assert "unreadable" in log
+
+
+def test_bad_arguments_are_clear(tmp_path):
+    p = subprocess.run([sys.executable, SCRIPT, "--push-to-hub"], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 2 and "--hub-model-id" in p.stderr
+    p = subprocess.run([sys.executable, SCRIPT, "--stage", "64to512", "--train-data-dir", str(tmp_path),
+                        "--output-dir", str(tmp_path / "w")], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode != 0
