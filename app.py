@@ -71,11 +71,19 @@ def load_all():
                     problems.append(f"{type(e).__name__}: {e}")
                     hub_ok = False  # don't wait for the network eight times
             if net is None:
-                net, source = load_model(model, stage, weights=bundled_weights_dir())
-                source = f"bundled:{bundled_weights_dir().name}/"
+                try:
+                    net, _ = load_model(model, stage, weights=bundled_weights_dir())
+                    source = f"bundled:{bundled_weights_dir().name}/"
+                except WeightsError as e:  # start anyway; this model/stage answers with the reason
+                    problems.append(str(e))
+                    log.error("no usable weights for %s/%s: %s", model, stage, e)
+                    continue
             upscalers[model, stage] = Upscaler(net, model, stage, device=device, source=source)
     sources = sorted({u.source for u in upscalers.values()})
-    if offline:
+    missing = len(MODELS) * len(STAGES) - len(upscalers)
+    if missing:
+        msg = f"{missing} network(s) have no usable weights and will refuse requests ({problems[-1][:200]})."
+    elif offline:
         msg = "Offline (HF_HUB_OFFLINE=1): serving the bundled weights."
     elif not REPO_ID:
         msg = "No Hub repo configured: serving the bundled weights."
@@ -100,6 +108,8 @@ def _check(image, stage, model):
     model = MODELS.get(model, model)
     if model not in MODELS.values():
         raise gr.Error(f"Unknown model {model!r}: use 'default' or 'seed'.")
+    if (model, stage) not in UPSCALERS:
+        raise gr.Error(f"The {model} model has no usable weights for {stage} on this server.")
     return STAGES[stage], model
 
 

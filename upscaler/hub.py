@@ -9,11 +9,23 @@ from pathlib import Path
 
 from .stages import STAGES
 
-UPLOAD_PATTERNS = ["README.md", "evaluation.json", "figures/*.png", "*/*/config.json", "*/*/model.safetensors"]
+NEVER_UPLOADED = ["checkpoints/*", "logs/*"]
+
+
+def files_to_upload(root) -> list[str]:
+    """Exact paths: the card, the evaluation, the figures, and each network's two files.
+    (Glob patterns would be wrong here: fnmatch's '*' also matches '/', so
+    '*/*/model.safetensors' would pick up checkpoints/<model>/<stage>/... as well.)"""
+    root = Path(root)
+    paths = [p for p in ("README.md", "evaluation.json") if (root / p).is_file()]
+    paths += sorted(f"figures/{p.name}" for p in (root / "figures").glob("*.png"))
+    for model, stage, _ in _configs(root):
+        paths += [f"{model}/{stage}/config.json", f"{model}/{stage}/model.safetensors"]
+    return paths
 
 
 def _configs(root: Path):
-    for model_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+    for model_dir in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in ("checkpoints", "logs")):
         for stage in STAGES:
             cfg = model_dir / stage / "config.json"
             if cfg.is_file():
@@ -107,5 +119,6 @@ def push_weights(root, repo_id: str, private: bool = False, revision: str | None
     if revision:
         api.create_branch(repo_id, branch=revision, exist_ok=True)
     info = api.upload_folder(folder_path=str(root), repo_id=repo_id, repo_type="model", revision=revision,
-                             allow_patterns=UPLOAD_PATTERNS, commit_message=commit_message)
+                             allow_patterns=files_to_upload(root), ignore_patterns=NEVER_UPLOADED,
+                             commit_message=commit_message)
     return str(getattr(info, "commit_url", info))
