@@ -38,6 +38,7 @@ REVISION = os.environ.get("UPSCALER_REVISION", "v1")
 MODELS = {"default": "default", "seed reproduction": "seed"}
 # Limits that fit a 2-vCPU / 16 GB Space: at most 4096x4096 pixels out, whatever the stage.
 MAX_OUTPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_OUTPUT_PIXELS", 4096 * 4096))
+MAX_INPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_INPUT_PIXELS", 40_000_000))  # Compare only shrinks
 MAX_FILE_SIZE = os.environ.get("UPSCALER_MAX_FILE_SIZE", "20mb")
 CONCURRENCY = int(os.environ.get("UPSCALER_CONCURRENCY", 1))  # one job uses both cores
 MAX_QUEUE = int(os.environ.get("UPSCALER_MAX_QUEUE", 24))
@@ -113,9 +114,9 @@ def _check(image, stage, model):
     return STAGES[stage], model
 
 
-def _open(path, max_pixels=None):
+def _open(path):
     try:
-        return open_checked(path, max_pixels or MAX_OUTPUT_PIXELS)
+        return open_checked(path, MAX_INPUT_PIXELS)
     except ImageRejected as e:
         raise gr.Error(f"Cannot use this file: {e}") from None
 
@@ -206,9 +207,9 @@ def build_demo():
             "and the three stacked and fine-tuned as one 8x network. **Upscale** enlarges your whole image; "
             "**Compare** shrinks a centre crop to the stage's input size and shows how well each method "
             "restores it.\n\n"
-            f"Limits: files up to {MAX_FILE_SIZE.upper()}, at most {MAX_OUTPUT_PIXELS / 1e6:.1f} megapixels "
-            f"of output (so up to {int((MAX_OUTPUT_PIXELS / 4) ** .5)} px square in for x2, "
-            f"{int((MAX_OUTPUT_PIXELS / 64) ** .5)} px square for x8)."
+            f"Limits: files up to {MAX_FILE_SIZE.upper()} and {MAX_INPUT_PIXELS / 1e6:.0f} megapixels; Upscale makes "
+            f"at most {MAX_OUTPUT_PIXELS / 1e6:.1f} megapixels (up to {int((MAX_OUTPUT_PIXELS / 4) ** .5)} px "
+            f"square in for x2, {int((MAX_OUTPUT_PIXELS / 64) ** .5)} px square for x8)."
         )
         gr.Markdown(f"*{WEIGHTS_MESSAGE}*", elem_id="weights-status")
         with gr.Row():

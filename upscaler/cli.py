@@ -50,6 +50,11 @@ def cmd_upscale(args) -> int:
     for path in tqdm(files, desc=f"upscaling x{up.factor}", unit="img", disable=len(files) == 1 or args.quiet):
         try:
             img = open_checked(path, args.max_pixels)
+            w, h = img.size
+            if w * h * up.factor ** 2 > args.max_output_pixels:
+                raise ImageRejected(f"{w}x{h} upscaled x{up.factor} would be {w * up.factor}x{h * up.factor}; "
+                                    f"the limit is {args.max_output_pixels / 1e6:.0f} megapixels out "
+                                    f"(--max-output-pixels)")
             out = up(img)
         except ImageRejected as e:
             failed.append((path, str(e)))
@@ -110,6 +115,8 @@ def build_parser():
     u.add_argument("--stage", required=True, choices=list(STAGES))
     u.add_argument("--output-dir", required=True, help="PNGs are written here with the input's stem")
     u.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
+    u.add_argument("--max-output-pixels", type=int, default=400_000_000,
+                   help="refuse inputs whose result would be larger (memory: ~3 bytes a pixel)")
     u.add_argument("--quiet", action="store_true")
     _add_weights_args(u)
     u.set_defaults(func=cmd_upscale)
