@@ -1,0 +1,24 @@
+"""The benchmarks run and print their tables (on tiny inputs; no timing is asserted)."""
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_quality_benchmark_runs(tiny_weights):
+    p = subprocess.run([sys.executable, "benchmarks/quality.py", "--weights", str(tiny_weights), "--limit", "1",
+                        "--datasets", "Set5", "--scales", "2", "8"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    for row in ("| bicubic |", "| seed |", "| default |", "| default+ensemble |", "| *RCAN* |"):
+        assert row in p.stdout
+    assert "Set5 x2 | Set5 x8" in p.stdout
+
+
+def test_speed_benchmark_runs(tiny_weights):
+    p = subprocess.run([sys.executable, "benchmarks/speed.py", "--quick", "--weights", str(tiny_weights)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    for text in ("channels_last bf16", "onnxruntime fp32", "SRVGGNetCompact", "EDSR-baseline", "PIL lanczos",
+                 "peak RSS, MB", "| 64to512 | 64x64 | eager fp32 |"):
+        assert text in p.stdout, text
