@@ -13,6 +13,7 @@ from PIL import Image
 
 from .images import DEFAULT_MAX_PIXELS, ImageRejected, open_checked
 from .stages import STAGES
+from .weights import bundled_weights_dir
 
 def _add_weights_args(p):
     p.add_argument("--model", default="default", choices=["default", "seed"])
@@ -83,6 +84,12 @@ def cmd_evaluate(args) -> int:
     if args.output:
         save(result, args.output)
         print(f"saved {args.output}")
+    if args.update_card:
+        from .hub import write_model_card
+
+        root = args.weights or bundled_weights_dir()
+        save(result, Path(root) / "evaluation.json")
+        print(f"updated {write_model_card(root)}")
     return 0
 
 
@@ -128,6 +135,8 @@ def build_parser():
     e.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
     e.add_argument("--limit", type=int, default=None, help="first N photos only")
     e.add_argument("--output", default=None, help="write the results as JSON")
+    e.add_argument("--update-card", action="store_true",
+                   help="also write <weights>/evaluation.json and regenerate <weights>/README.md (the model card)")
     e.add_argument("--device", default=None)
     e.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
     e.set_defaults(func=cmd_evaluate)
