@@ -100,14 +100,18 @@ class Upsampler8x(nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
 
     @classmethod
     def from_stages(cls, s64: Upsampler, s128: Upsampler, s256: Upsampler) -> "Upsampler8x":
-        net = cls()
-        net.upsample_64.load_state_dict(s64.state_dict())
-        net.upsample_128.load_state_dict(s128.state_dict())
-        net.upsample_256.load_state_dict(s256.state_dict())
-        return net
+        return _load_stages(cls(), s64, s128, s256)
 
     def forward(self, x):
         return self.upsample_256(self.upsample_128(self.upsample_64(x)))
+
+
+def _load_stages(stack, s64, s128, s256):
+    """Copy three trained 2x stages into an 8x stack (strict: the shapes must match)."""
+    stack.upsample_64.load_state_dict(s64.state_dict())
+    stack.upsample_128.load_state_dict(s128.state_dict())
+    stack.upsample_256.load_state_dict(s256.state_dict())
+    return stack
 
 
 # ------------------------------------------------------------------------ default
@@ -155,11 +159,8 @@ class ResidualUpsampler8x(nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
 
     @classmethod
     def from_stages(cls, s64, s128, s256) -> "ResidualUpsampler8x":
-        net = cls(**s64._hub_mixin_config) if getattr(s64, "_hub_mixin_config", None) else cls()
-        net.upsample_64.load_state_dict(s64.state_dict())
-        net.upsample_128.load_state_dict(s128.state_dict())
-        net.upsample_256.load_state_dict(s256.state_dict())
-        return net
+        config = getattr(s64, "_hub_mixin_config", None) or {}  # the stages' size, e.g. 32 features
+        return _load_stages(cls(**config), s64, s128, s256)
 
     def forward(self, x):
         return self.upsample_256(self.upsample_128(self.upsample_64(x)))
