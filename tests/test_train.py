@@ -67,7 +67,7 @@ def test_seed_recipe_uses_mse(tiny_dataset, tmp_path):
 
 
 def test_killed_run_resumes_and_matches_an_uninterrupted_one(tiny_dataset, tmp_path):
-    args = ["--stage", "64to128", "--max-steps", "40", "--checkpointing-steps", "5", "--validation-steps", "1000",
+    args = ["--stage", "64to128", "--max-steps", "60", "--checkpointing-steps", "5", "--validation-steps", "1000",
             "--train-batch-size", "2"]
     ref = tmp_path / "ref"
     run([sys.executable, *common(tiny_dataset, ref, *args)])
@@ -90,7 +90,7 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_one(tiny_dataset, tmp_p
 
     log = run([sys.executable, *common(tiny_dataset, out, *args, "--resume-from-checkpoint", "latest")])
     s = summary(out, "default", "64to128")
-    assert s["steps"] == 40 and "checkpoint-" in s["resumed_from"] and "999" not in s["resumed_from"]
+    assert s["steps"] == 60 and "checkpoint-" in s["resumed_from"] and "999" not in s["resumed_from"]
     assert "resuming from" in log
     a = load_file(ref / "default" / "64to128" / "model.safetensors")
     b = load_file(out / "default" / "64to128" / "model.safetensors")

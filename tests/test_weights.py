@@ -1,0 +1,38 @@
+"""The weights that ship in weights/: all eight load, offline, and the default model
+really upscales better than bicubic on validation cats (never trained on)."""
+import json
+
+import pytest
+from PIL import Image
+
+from conftest import CATS_VAL
+from upscaler.data import eval_pair
+from upscaler.inference import load_upscaler
+from upscaler.metrics import psnr_y
+from upscaler.stages import STAGES
+from upscaler.weights import BUNDLED_WEIGHTS
+
+
+@pytest.mark.parametrize("model", ["default", "seed"])
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_shipped_weights_load_offline(model, stage):
+    folder = BUNDLED_WEIGHTS / model / stage
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    assert (folder / "model.safetensors").stat().st_size < 10e6  # small enough to commit
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["model"] == model and cfg["stage"] == stage
+    assert "train_accelerate.py" in cfg["training"]["command"]  # made by the committed script
+    up = load_upscaler(stage, model=model)  # no weights argument: the bundled ones
+    assert up.source.startswith("bundled:")
+    assert up(Image.new("RGB", (8, 8))).size == (8 * STAGES[stage].factor,) * 2
+
+
+@pytest.mark.parametrize("stage,margin", [("64to128", 1.0), ("64to512", 0.5)])
+def test_default_beats_bicubic_on_validation_cats(stage, margin):
+    st = STAGES[stage]
+    up = load_upscaler(stage)
+    gains = []
+    for f in sorted(CATS_VAL.glob("*.jpg"))[:12]:
+        lr, hr = eval_pair(Image.open(f).convert("RGB"), st)
+        gains.append(psnr_y(up(lr), hr, st.factor) - psnr_y(lr.resize(hr.size, Image.BICUBIC), hr, st.factor))
+    assert sum(gains) / len(gains) > margin, gains
