@@ -162,7 +162,7 @@ def find_resume(args, stage):
 
 
 # -------------------------------------------------------------------------- data
-def build_data(args, stage, accelerator, stats, state):
+def build_data(args, stage, accelerator, state):
     with accelerator.main_process_first():  # the first process builds the datasets cache
         if args.train_data_dir:
             ds = sr_data.load_images(data_dir=args.train_data_dir, cache_dir=args.cache_dir)
@@ -176,7 +176,7 @@ def build_data(args, stage, accelerator, stats, state):
             split = ds.train_test_split(test_size=args.val_split_size, seed=1234, shuffle=True)
             ds, val_ds = split["train"], split["test"]
     patch = args.patch_size or DEFAULT_PATCH[stage.name]
-    ds.set_transform(sr_data.make_train_transform(stage, patch, stats, state))
+    ds.set_transform(sr_data.make_train_transform(stage, patch, state))
     loader = torch.utils.data.DataLoader(ds, batch_size=args.train_batch_size, shuffle=True, drop_last=True,
                                          collate_fn=sr_data.collate, num_workers=args.dataloader_num_workers)
     val = []
@@ -236,10 +236,9 @@ def train_stage(args, accelerator, stage_name):
     if accelerator.is_main_process:
         log_dir.mkdir(parents=True, exist_ok=True)
 
-    stats = {"skipped": 0}
     # Seeds each sample's crop; the process index keeps processes' crops apart.
     data_state = {"seed": f"{args.seed}-{accelerator.process_index}", "epoch": 0}
-    train_ds, loader, val = build_data(args, stage, accelerator, stats, data_state)
+    train_ds, loader, val = build_data(args, stage, accelerator, data_state)
     if not val:
         raise SystemExit("no readable validation images")
     net = build_model(args, stage_name)
@@ -280,7 +279,7 @@ def train_stage(args, accelerator, stage_name):
     progress = tqdm(range(max_steps), initial=global_step, desc=f"{args.model}/{stage_name}",
                     disable=not accelerator.is_local_main_process)
     unwrapped = accelerator.unwrap_model(net)
-    t0, last_batch, metrics, epoch = time.time(), None, None, first_epoch
+    t0, last_batch, metrics, epoch, skipped = time.time(), None, None, first_epoch, 0
     while global_step < max_steps:
         net.train()
         data_state["epoch"] = epoch
@@ -289,6 +288,7 @@ def train_stage(args, accelerator, stage_name):
         epoch_loader = accelerator.skip_first_batches(loader, skip_batches) if skip_batches else loader
         skip_batches = 0
         for batch in epoch_loader:
+            skipped += int(batch["skipped"])
             if batch["lr"].numel() == 0:  # every image of this batch was unreadable
                 if last_batch is None:
                     continue
@@ -322,17 +322,23 @@ def train_stage(args, accelerator, stage_name):
     progress.close()
     wall = time.time() - t0
 
-    skipped = accelerator.reduce(torch.tensor(stats["skipped"], device=accelerator.device), "sum").item()
+    skipped = int(accelerator.reduce(torch.tensor(skipped, device=accelerator.device), "sum").item())
     if skipped:
-        logger.warning(f"skipped {skipped} unreadable image(s) while training {stage_name}", main_process_only=True)
+        logger.warning(f"skipped {skipped} unreadable image read(s) while training {stage_name}",
+                       main_process_only=True)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        summary = {"stage": stage_name, "model": args.model, "command": " ".join(["train_accelerate.py", *sys.argv[1:]]), "steps": global_step, "world_size": accelerator.num_processes,
-                   "batch_size_per_process": args.train_batch_size, "gradient_accumulation_steps": args.gradient_accumulation_steps,
-                   "loss": loss_name, "learning_rate": lr, "patch_size": args.patch_size or DEFAULT_PATCH[stage_name],
-                   "mixed_precision": accelerator.mixed_precision, "wall_seconds_this_run": round(wall, 1),
-                   "skipped_images": int(skipped), "resumed_from": str(resume) if resume else None,
-                   "val": metrics}
+        summary = {
+            "stage": stage_name, "model": args.model,
+            "command": " ".join(["train_accelerate.py", *sys.argv[1:]]),
+            "steps": global_step, "world_size": accelerator.num_processes,
+            "batch_size_per_process": args.train_batch_size,
+            "gradient_accumulation_steps": args.gradient_accumulation_steps,
+            "loss": loss_name, "learning_rate": lr, "patch_size": args.patch_size or DEFAULT_PATCH[stage_name],
+            "mixed_precision": accelerator.mixed_precision, "wall_seconds_this_run": round(wall, 1),
+            "skipped_images": skipped, "resumed_from": str(resume) if resume else None,
+            "val": metrics,
+        }
         folder = save_model(unwrapped, args.output_dir, args.model, stage_name, extra={"training": summary})
         (log_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
         accelerator.print(f"saved {folder}  ({wall:.0f} s)")

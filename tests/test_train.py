@@ -118,9 +118,9 @@ def test_unreadable_images_are_skipped_and_counted(tiny_dataset, tmp_path):
     good = next(data.glob("cat*.jpg")).read_bytes()
     (data / "truncated.jpg").write_bytes(good[: len(good) // 3])
     out = tmp_path / "w"
-    # batch 18 = every image each step, so both bad files are met
+    # batch 14 = every training image each step, so both bad files are met; in a worker process
     log = run([sys.executable, *common(data, out, "--stage", "64to128", "--max-steps", "2", "--train-batch-size", "14",
-                                       "--val-split-size", "2")])
+                                       "--val-split-size", "2", "--dataloader-num-workers", "1")])
     s = summary(out, "default", "64to128")
     assert s["steps"] == 2 and s["skipped_images"] >= 2
     assert "unreadable" in log

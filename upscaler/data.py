@@ -106,7 +106,7 @@ def eval_pair(img: Image.Image, stage: Stage):
     return lr, hr
 
 
-def make_train_transform(stage: Stage, patch: int, stats: dict | None = None, state: dict | None = None):
+def make_train_transform(stage: Stage, patch: int, state: dict | None = None):
     """For ``Dataset.set_transform``: a batch of rows -> lr/hr tensors.
 
     The crop and flips of a row come from ``random.Random((seed, epoch, index))``, not
@@ -114,8 +114,7 @@ def make_train_transform(stage: Stage, patch: int, stats: dict | None = None, st
     state at a checkpoint would not match the batches trained on. Keyed this way, a
     resumed run sees exactly the pairs an uninterrupted one would. ``state`` holds
     ``seed`` and the current ``epoch`` (the training loop updates it).
-    Unreadable images become None entries, dropped by ``collate``, and are counted in
-    ``stats['skipped']``."""
+    Unreadable images become None entries, dropped and counted by ``collate``."""
     state = state if state is not None else {"seed": 0, "epoch": 0}
 
     def transform(batch):
@@ -124,8 +123,6 @@ def make_train_transform(stage: Stage, patch: int, stats: dict | None = None, st
         for cell, index in zip(batch["image"], indices):
             img = open_image(cell)
             if img is None:
-                if stats is not None:
-                    stats["skipped"] = stats.get("skipped", 0) + 1
                 lrs.append(None)  # keep one entry per input; collate() drops it
                 hrs.append(None)
                 continue
@@ -139,8 +136,12 @@ def make_train_transform(stage: Stage, patch: int, stats: dict | None = None, st
 
 
 def collate(examples):
-    """Stack the readable examples; the collate of an all-unreadable batch is empty."""
-    examples = [e for e in examples if e.get("lr") is not None]
-    if not examples:
-        return {"lr": torch.empty(0), "hr": torch.empty(0)}
-    return {"lr": torch.stack([e["lr"] for e in examples]), "hr": torch.stack([e["hr"] for e in examples])}
+    """Stack the readable examples and count the unreadable ones. The count travels with
+    the batch because the transform may run in a DataLoader worker process, whose
+    counters the training process never sees."""
+    good = [e for e in examples if e.get("lr") is not None]
+    skipped = len(examples) - len(good)
+    if not good:
+        return {"lr": torch.empty(0), "hr": torch.empty(0), "skipped": skipped}
+    return {"lr": torch.stack([e["lr"] for e in good]), "hr": torch.stack([e["hr"] for e in good]),
+            "skipped": skipped}
