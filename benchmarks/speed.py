@@ -109,15 +109,17 @@ def variant_quality(variants, nets, photos, device):
 def peak_rss(stage, size, weights):
     """Peak RSS (MB) of a fresh process that upscales one size x size photo through load_upscaler."""
     code = f"""
-import resource, sys
+import sys
 sys.path.insert(0, {str(ROOT)!r})
 from PIL import Image
 from upscaler import load_upscaler
 up = load_upscaler({stage!r}, weights={weights!r})
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():  # this process's own peak RSS (ru_maxrss would include the parent's, inherited at fork)
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) // 1024
+base = hwm()
 img = Image.open({str(sorted(CATS_VAL.glob('*.jpg'))[0])!r}).convert('RGB').resize(({size}, {size}))
 out = up(img)
-print(out.size[0], out.size[1], base // 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+print(out.size[0], out.size[1], base, hwm())
 """
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     w, h, base, peak = map(int, p.stdout.split()[-4:])

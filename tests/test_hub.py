@@ -40,7 +40,7 @@ def test_push_to_hub_uploads_weights_and_card_not_checkpoints(tiny_dataset, tmp_
     assert sorted(tree) == ["README.md", "default/64to128/config.json", "default/64to128/model.safetensors"]
     card = tree["README.md"].decode()
     assert card.startswith("---\n") and "pipeline_tag: image-to-image" in card
-    assert "| default | 64to128 | ResidualUpsampler | l1 | 2 |" in card  # the real recipe, not a placeholder
+    assert "| default | 64to128 | ResidualUpsampler | l1 | no | 2 |" in card  # the real recipe, not a placeholder
 
     # ...and what was pushed loads back through hf_hub_download at a pinned commit
     sha = hub_state.repos["me/cats"]["refs"]["main"]

@@ -98,8 +98,8 @@ def test_animated_gif_uses_the_first_frame(tiny_weights):
 def test_tiled_equals_untiled(model, eight, photo):
     net = perturbed(MODELS[model][1 if eight else 0]())
     x = torch.from_numpy(np.asarray(photo.resize((75, 61)), np.float32) / 255).permute(2, 0, 1)[None]
-    whole = Upscaler(net, model, "x", tile=0).upscale_tensor(x)
-    tiled = Upscaler(net, model, "x", tile=24).upscale_tensor(x)
+    whole = Upscaler(net, model, "x", tile=0, dtype="float32").upscale_tensor(x)
+    tiled = Upscaler(net, model, "x", tile=24, dtype="float32").upscale_tensor(x)
     assert tiled.shape == whole.shape == (1, 3, 61 * net.factor, 75 * net.factor)
     assert (tiled - whole).abs().max() < 2e-3
     assert whole.std() > 0.01  # an output that varies with the image, not a constant
@@ -115,8 +115,8 @@ def test_tiles_report_progress(tiny_weights):
 def test_self_ensemble_is_close_to_the_plain_output(photo):
     net = perturbed(MODELS["default"][0](), scale=0.005)
     x = torch.from_numpy(np.asarray(photo.resize((40, 30)), np.float32) / 255).permute(2, 0, 1)[None]
-    plain = Upscaler(net).upscale_tensor(x)
-    ens = Upscaler(net, self_ensemble=True).upscale_tensor(x)
+    plain = Upscaler(net, dtype="float32").upscale_tensor(x)
+    ens = Upscaler(net, self_ensemble=True, dtype="float32").upscale_tensor(x)
     assert ens.shape == plain.shape
     assert 0 < (ens - plain).abs().mean() < 0.02
 
@@ -128,6 +128,14 @@ def test_bf16_on_cpu_runs(tiny_weights, photo):
     small = photo.resize((48, 40))
     diff = np.abs(np.asarray(up(small), np.float32) - np.asarray(ref(small), np.float32))
     assert diff.mean() < 2
+
+
+def test_default_dtype_follows_the_cpu(tiny_weights):
+    from upscaler.inference import cpu_has_native_bf16
+
+    want = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    assert load_upscaler("64to128", weights=tiny_weights).dtype == want
+    assert load_upscaler("64to128", model="seed", weights=tiny_weights).dtype == torch.float32
 
 
 def test_missing_weights_are_a_clear_error(tmp_path):

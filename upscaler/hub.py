@@ -73,13 +73,16 @@ def model_card(root) -> str:
         "square of 60-100% of the short side resized to the stage's output size, a random patch, its "
         "PIL-bicubic downscale as input; flips and transposes.",
         "",
-        "| model | stage | architecture | loss | steps | processes x batch | lr | wall s | command |",
-        "|---|---|---|---|---:|---|---:|---:|---|",
+        "Each row ran as `accelerate launch --mixed_precision <precision> <command>` "
+        "(`weights/train.sh` in the code repository); wall time on the machine that trained it.",
+        "",
+        "| model | stage | architecture | loss | precision | steps | processes x batch | lr | wall s | command |",
+        "|---|---|---|---|---|---:|---|---:|---:|---|",
     ]
     for model, stage, cfg in rows:
         t = cfg.get("training", {})
         lines.append(f"| {model} | {stage} | {cfg.get('architecture', '?')} | {t.get('loss', '?')} | "
-                     f"{t.get('steps', '?')} | {t.get('world_size', '?')} x {t.get('batch_size_per_process', '?')} | "
+                     f"{t.get('mixed_precision', '?')} | {t.get('steps', '?')} | {t.get('world_size', '?')} x {t.get('batch_size_per_process', '?')} | "
                      f"{t.get('learning_rate', '?')} | {t.get('wall_seconds_this_run', '?')} | "
                      f"`{t.get('command', '?')}` |")
     lines += ["", "## Validation during training (held-out split of the training photos)", "",
@@ -98,8 +101,9 @@ def model_card(root) -> str:
                   "is that image downscaled to the stage's input size; PSNR / SSIM on Y (BT.601, "
                   "16-235), border = scale.", "", format_table(json.loads(ev.read_text()))]
     lines += ["", "## Limits", "",
-              "Trained on cat photos only: expect the largest gains on similar photos. The 8x stack "
-              "invents plausible fur, not the true detail; do not use it where fidelity matters.", ""]
+              "Trained on cat photos only: expect the largest gains on similar photos. No upscaler can "
+              "recover detail that a 64-pixel input does not hold: at 8x, fine texture in the output "
+              "is the network's guess. Do not use it where fidelity to the original matters.", ""]
     return "\n".join(lines)
 
 
