@@ -15,7 +15,9 @@ import random
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
+
+from .images import oriented
 
 from .stages import Stage
 
@@ -57,7 +59,7 @@ def open_image(value) -> Image.Image | None:
             img = Image.open(io.BytesIO(value["bytes"]))
         else:
             img = Image.open(value["path"])
-        img = ImageOps.exif_transpose(img)
+        img = oriented(img)
         img.load()
         return img.convert("RGB")
     except Exception:

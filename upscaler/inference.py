@@ -12,8 +12,9 @@ import os
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image
 
+from .images import oriented
 from .models import from_model_range, to_model_range
 from .stages import get_stage
 from .weights import load_model
@@ -54,12 +55,7 @@ def _to_working(img: Image.Image):
 
     output kind: "RGB", "L" (gray in, gray out) or "I;16" (16-bit gray in and out).
     """
-    if getattr(img, "is_animated", False):
-        img.seek(0)  # animated GIF/PNG/WebP: the first frame
-    try:
-        img = ImageOps.exif_transpose(img)
-    except Exception:  # a broken EXIF block must not cost the user the picture
-        pass
+    img = oriented(img)  # EXIF orientation applied; the first frame of an animation
     mode = img.mode
     if mode in ("P", "PA"):
         img = img.convert("RGBA" if (mode == "PA" or "transparency" in img.info) else "RGB")
@@ -94,11 +90,6 @@ def _from_working(a: np.ndarray, alpha, kind: str) -> Image.Image:
     if alpha is not None:
         out.putalpha(alpha.resize(out.size, Image.BICUBIC))
     return out
-
-
-def pil_to_tensor(img: Image.Image) -> torch.Tensor:
-    """RGB PIL image -> 1x3xHxW float tensor in [0, 1]."""
-    return torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
 
 
 def tensor_to_pil(x: torch.Tensor) -> Image.Image:
