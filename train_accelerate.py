@@ -200,22 +200,23 @@ def build_model(args, stage_name):
 
 
 # -------------------------------------------------------------------- validation
+def classical_scores(val, stage):
+    """PSNR/SSIM of bilinear and bicubic on the validation pairs: fixed for a stage, so
+    computed once, not at every validation."""
+    f = stage.factor
+    return {name: [psnr_ssim(lr.resize(hr.size, method), hr, f) for lr, hr in val]
+            for name, method in (("bilinear", Image.BILINEAR), ("bicubic", Image.BICUBIC))}
+
+
 @torch.no_grad()
-def validate(accelerator, net, model, val, stage, step, log_dir):
-    """PSNR/SSIM (Y, border = factor) of the model, bilinear and bicubic; a figure."""
+def validate(accelerator, net, model, val, baselines, stage, step, log_dir):
+    """PSNR/SSIM (Y, border = factor) of the model beside the baselines; a figure."""
     was_training = net.training
     up = Upscaler(net, model=model, stage=stage.name, device=accelerator.device, dtype="float32",
                   channels_last=False, tile=0)
-    rows = {"model": [], "bilinear": [], "bicubic": []}
-    outs = []
-    for lr, hr in val:
-        out = tensor_to_pil(up.upscale_tensor(sr_data.to_tensor(lr)[None]))
-        outs.append(out)
-        f = stage.factor
-        rows["model"].append(psnr_ssim(out, hr, f))
-        rows["bilinear"].append(psnr_ssim(lr.resize(hr.size, Image.BILINEAR), hr, f))
-        rows["bicubic"].append(psnr_ssim(lr.resize(hr.size, Image.BICUBIC), hr, f))
+    outs = [tensor_to_pil(up.upscale_tensor(sr_data.to_tensor(lr)[None])) for lr, _ in val]
     net.train(was_training)
+    rows = {"model": [psnr_ssim(out, hr, stage.factor) for out, (_, hr) in zip(outs, val)], **baselines}
     metrics = {"step": step}
     for name, vals in rows.items():
         metrics[f"psnr_{name}"] = round(sum(v[0] for v in vals) / len(vals), 3)
@@ -241,6 +242,7 @@ def train_stage(args, accelerator, stage_name):
     train_ds, loader, val = build_data(args, stage, accelerator, data_state)
     if not val:
         raise SystemExit("no readable validation images")
+    baselines = classical_scores(val, stage) if accelerator.is_main_process else None
     net = build_model(args, stage_name)
     loss_name = args.loss or ("mse" if args.model == "seed" else "l1")
     loss_fn = F.mse_loss if loss_name == "mse" else F.l1_loss
@@ -312,7 +314,8 @@ def train_stage(args, accelerator, stage_name):
                 save_checkpoint(accelerator, args, stage_name, global_step)
             if global_step % args.validation_steps == 0 or global_step == max_steps:
                 if accelerator.is_main_process:
-                    metrics = validate(accelerator, unwrapped, args.model, val, stage, global_step, log_dir)
+                    metrics = validate(accelerator, unwrapped, args.model, val, baselines, stage, global_step,
+                                       log_dir)
                     accelerator.print(f"step {global_step}: " + json.dumps(metrics))
                     accelerator.log({k: v for k, v in metrics.items() if k != "step"}, step=global_step)
                 accelerator.wait_for_everyone()

@@ -24,6 +24,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from upscaler.evaluate import CLASSICAL  # noqa: E402
 from upscaler.inference import load_upscaler  # noqa: E402
 from upscaler.metrics import psnr_ssim  # noqa: E402
 
@@ -44,7 +45,6 @@ PUBLISHED = {
     "RCAN": {("Set5", 2): 38.27, ("Set5", 4): 32.63, ("Set5", 8): 27.31, ("Set14", 2): 34.12, ("Set14", 4): 28.87,
              ("BSD100", 2): 32.41, ("BSD100", 4): 27.77},
 }
-CLASSICAL = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS}
 
 
 def stages_for(scale, x2_stage, x4_stages):

@@ -148,7 +148,7 @@ def main(argv=None):
         variants = ["eager fp32", "channels_last fp32", "channels_last bf16"]
         if device.type == "cuda":
             variants.append("channels_last fp16")
-        elif True:
+        else:
             variants.append("onnxruntime fp32")
         if not args.quick:
             variants.append("torch.compile fp32")
