@@ -1,10 +1,16 @@
 """Shared fixtures: tiny weights for all eight networks, a tiny image folder."""
+import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+# No test may touch the network: no telemetry from gradio_client or huggingface_hub, here
+# or in the processes the tests start (they inherit this environment).
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

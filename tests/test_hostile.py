@@ -2,8 +2,10 @@
 message, the server keeps answering, and nothing is lost. (Training faults: test_train.py;
 corrupt Hub weights: test_app.py.)"""
 import concurrent.futures as cf
+import contextlib
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 from PIL import Image
 
 import hostile_files
-from apphelpers import running_app
+from apphelpers import app_log, running_app
 from conftest import ROOT
 
 EXAMPLE = str(ROOT / "examples" / "cat.4093.jpg")
@@ -24,10 +26,15 @@ def cases(tmp_path_factory):
     return folder, hostile_files.make(folder)
 
 
+live_log = []  # the module's server log, for failure messages
+
+
 @pytest.fixture(scope="module")
 def live():
     with running_app({"HF_HUB_OFFLINE": "1"}) as (url, proc, log):
+        live_log[:] = [log]
         yield url, proc
+    live_log.clear()
 
 
 def _error_text(exc) -> str:
@@ -110,7 +117,10 @@ def test_the_cli_refuses_a_result_too_large_for_memory(cases, tmp_path):
     assert p.returncode == 1 and "48000x32000" in p.stderr and "limit" in p.stderr
 
 
-def test_sixteen_concurrent_clients(live):
+def test_sixteen_concurrent_clients(live, tmp_path):
+    """16 gradio_client users at once, all four stages, both endpoints: every one gets its
+    result, and the server's memory stays bounded. A client that fails makes the test fail
+    with its error and the server's log; it must never leave the test waiting."""
     from gradio_client import Client, handle_file
 
     url, proc = live
@@ -118,7 +128,9 @@ def test_sixteen_concurrent_clients(live):
 
     def one(i):
         stage = ("64to128", "128to256", "256to512", "64to512")[i % 4]
-        client = Client(url, verbose=False)
+        # Each client downloads into its own folder; the read timeout is generous because
+        # with concurrency 1 the last of 16 jobs waits for the other 15.
+        client = Client(url, verbose=False, download_files=str(tmp_path / str(i)), httpx_kwargs={"timeout": 120})
         if i % 2:
             (_, learned), _ = client.predict(handle_file(EXAMPLE), stage, api_name="/upscale")
             f = 8 if stage == "64to512" else 2
@@ -127,20 +139,37 @@ def test_sixteen_concurrent_clients(live):
         return Image.open(l).size == Image.open(t).size and m["default"]["psnr_y_db"] > 15
 
     peak = [rss_before]
+    stop = threading.Event()
 
-    def watch(stop):
-        while not stop():
-            peak[0] = max(peak[0], psutil.Process(proc.pid).memory_info().rss)
-            time.sleep(0.2)
+    def watch():
+        while not stop.wait(0.2):
+            with contextlib.suppress(psutil.Error):
+                peak[0] = max(peak[0], psutil.Process(proc.pid).memory_info().rss)
 
-    done = []
-    with cf.ThreadPoolExecutor(17) as pool:
-        watcher = pool.submit(watch, lambda: len(done) == 16)
-        futures = [pool.submit(one, i) for i in range(16)]
-        for f in cf.as_completed(futures, timeout=600):
-            done.append(f.result())
-        watcher.result()
-    assert done == [True] * 16
+    results = {}
+
+    def run(i):
+        try:
+            results[i] = one(i)
+        except Exception as e:  # reported below, with the server's log
+            results[i] = e
+
+    # Daemon threads, not a ThreadPoolExecutor: a client stuck forever must fail this test,
+    # not hang pytest at exit (executor workers are joined when the interpreter exits).
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(16)]
+    watcher = threading.Thread(target=watch, daemon=True)
+    for t in [watcher, *threads]:
+        t.start()
+    deadline = time.monotonic() + 600
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    stop.set()
+    waiting = [i for i in range(16) if i not in results]
+    errors = {i: repr(r) for i, r in results.items() if isinstance(r, Exception)}
+    server_log = app_log(live_log[0])[-4000:] if live_log else ""
+    assert not waiting and not errors, f"clients still waiting: {waiting}, errors: {errors}\nserver log:\n{server_log}"
+    assert [results[i] for i in range(16)] == [True] * 16
+    assert proc.poll() is None
     assert peak[0] < 3e9, f"server RSS peaked at {peak[0] / 1e9:.2f} GB"
 
 
