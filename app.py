@@ -142,8 +142,8 @@ def _guarded(fn):
 def upscale(image, stage="64to128", model="default", progress=gr.Progress()):
     """Upscale the whole image by the stage's factor: (bilinear, learned) and the learned PNG."""
     st, model = _check(image, stage, model)
-    img = _open(image)
-    w, h = oriented(img).size
+    img = oriented(_open(image))  # transposed once here; later calls find no EXIF rotation left
+    w, h = img.size
     if w * h * st.factor ** 2 > MAX_OUTPUT_PIXELS:
         raise gr.Error(f"{w}x{h} upscaled x{st.factor} would be {w * st.factor}x{h * st.factor}; the limit is "
                        f"{MAX_OUTPUT_PIXELS / 1e6:.1f} megapixels out. Use a smaller image or a 2x stage.")
