@@ -13,10 +13,13 @@ API (``gradio_client``): ``/upscale(image, stage, model="default")`` -> (bilinea
 image pair and the learned PNG file; ``/compare(image, stage, model="default")`` ->
 bilinear, learned, ground truth and their PSNR/SSIM.
 """
+import atexit
 import functools
 import logging
 import os
+import shutil
 import tempfile
+import time
 import traceback
 from pathlib import Path
 
@@ -40,7 +43,7 @@ MODELS = {"default": "default", "seed reproduction": "seed"}
 MAX_OUTPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_OUTPUT_PIXELS", 4096 * 4096))
 MAX_INPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_INPUT_PIXELS", 40_000_000))  # Compare only shrinks
 MAX_FILE_SIZE = os.environ.get("UPSCALER_MAX_FILE_SIZE", "20mb")
-CONCURRENCY = int(os.environ.get("UPSCALER_CONCURRENCY", 1))  # one job uses both cores
+CONCURRENCY = int(os.environ.get("UPSCALER_CONCURRENCY", 1))  # jobs at once, both endpoints together
 MAX_QUEUE = int(os.environ.get("UPSCALER_MAX_QUEUE", 24))
 EXAMPLES = Path(__file__).parent / "examples"
 
@@ -51,6 +54,26 @@ try:  # ZeroGPU Spaces: ask for a GPU per call; elsewhere a no-op
 except ImportError:
     def gpu(fn):
         return fn
+
+
+# Upscale's full-size PNG is written here; Gradio copies it into its own cache, which
+# delete_cache prunes. Our copy is only needed until then, so each request removes the
+# ones older than DOWNLOAD_TTL: a public demo must not fill the disk with old results.
+DOWNLOADS = Path(tempfile.mkdtemp(prefix="upscaler-downloads-"))
+DOWNLOAD_TTL = 600  # seconds
+atexit.register(shutil.rmtree, DOWNLOADS, ignore_errors=True)
+
+
+def _new_download_dir() -> Path:
+    cutoff = time.time() - DOWNLOAD_TTL
+    for old in DOWNLOADS.iterdir():
+        try:
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        except FileNotFoundError:  # removed by a request running beside this one
+            pass
+    DOWNLOADS.mkdir(exist_ok=True)  # recreated if someone cleaned /tmp under us
+    return Path(tempfile.mkdtemp(dir=DOWNLOADS))
 
 
 # ------------------------------------------------------------------ weights, once
@@ -151,8 +174,7 @@ def upscale(image, stage="64to128", model="default", progress=gr.Progress()):
     with torch.inference_mode():
         learned = up(img, progress=lambda i, n: progress(i / n, desc=f"tile {i}/{n}"))
     bilinear = classical_upscale(img, learned.size, Image.BILINEAR)
-    out_dir = Path(tempfile.mkdtemp(prefix="upscaled-"))
-    path = out_dir / f"upscaled-x{st.factor}-{model}.png"
+    path = _new_download_dir() / f"upscaled-x{st.factor}-{model}.png"
     learned.save(path)  # full size, full bit depth, lossless
     return (bilinear, display_mode(learned)), str(path)
 
@@ -233,9 +255,11 @@ def build_demo():
                         out_learned = gr.Image(label="learned", format="png", type="pil", elem_id="cmp-learned")
                         out_truth = gr.Image(label="ground truth", format="png", type="pil", elem_id="cmp-truth")
                     metrics = gr.JSON(label="PSNR / SSIM on Y (higher is better)", elem_id="cmp-metrics")
-        go.click(upscale, [image, stage, model], [slider, download], api_name="upscale")
+        # One concurrency group: UPSCALER_CONCURRENCY bounds the jobs of both buttons together
+        # (and so the server's memory), not each button separately.
+        go.click(upscale, [image, stage, model], [slider, download], api_name="upscale", concurrency_id="model")
         go_cmp.click(compare, [image, stage, model], [out_bilinear, out_learned, out_truth, metrics],
-                     api_name="compare")
+                     api_name="compare", concurrency_id="model")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_QUEUE)
     return demo
 

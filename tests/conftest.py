@@ -2,6 +2,7 @@
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,21 @@ import torch
 # or in the processes the tests start (they inherit this environment).
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+
+# Everything the tests and the servers they start write to the temp dir (Gradio's cache,
+# gradio_client's downloads, the app's output PNGs) goes in one folder, removed when the
+# run passes and kept for a look when it fails. pytest's own tmp_path stays where it was.
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+TEST_TMP = tempfile.mkdtemp(prefix="upscaler-tests-")
+tempfile.tempdir = os.environ["TMPDIR"] = TEST_TMP
+os.environ["GRADIO_TEMP_DIR"] = os.path.join(TEST_TMP, "gradio")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if exitstatus == 0:
+        shutil.rmtree(TEST_TMP, ignore_errors=True)
+    else:
+        print(f"\ntemporary files of this run (servers' logs among them): {TEST_TMP}")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

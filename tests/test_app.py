@@ -61,6 +61,24 @@ def test_output_limit_is_enforced(app, tmp_path):
         app.upscale(str(big), "64to512", "default", progress=lambda *a, **k: None)
 
 
+def test_old_downloads_are_removed(app):
+    """Each Upscale writes a full-size PNG; ones older than DOWNLOAD_TTL go on the next request."""
+    _, first = app.upscale(EXAMPLE, "64to128", "default", progress=lambda *a, **k: None)
+    first_dir = os.path.dirname(first)
+    old = os.path.getmtime(first_dir) - app.DOWNLOAD_TTL - 1
+    os.utime(first_dir, (old, old))
+    _, second = app.upscale(EXAMPLE, "64to128", "default", progress=lambda *a, **k: None)
+    assert not os.path.exists(first) and os.path.exists(second)
+    assert os.path.dirname(os.path.dirname(second)) == str(app.DOWNLOADS)
+
+
+def test_both_buttons_share_one_concurrency_limit(app):
+    fns = {fn.api_name: fn for fn in app.demo.fns.values()}
+    assert fns["upscale"].concurrency_id == fns["compare"].concurrency_id
+    assert fns["upscale"].concurrency_limit == fns["compare"].concurrency_limit == "default"  # the queue's:
+    assert app.demo._queue.default_concurrency_limit == app.CONCURRENCY
+
+
 # --------------------------------------------------------------- gradio_client, live
 @pytest.fixture(scope="module")
 def live():
@@ -78,6 +96,17 @@ def test_client_upscale_x8(live):
     for p in (bilinear, learned, download):
         img = Image.open(p)
         assert img.format == "PNG" and img.size == (8 * w, 8 * h)
+
+
+def test_the_download_is_served_from_gradios_cache(live):
+    """The app prunes its own download folder; what a client fetches must not live there."""
+    from gradio_client import Client, handle_file
+
+    url, _ = live
+    _, download = Client(url, verbose=False, download_files=False).predict(
+        handle_file(EXAMPLE), "64to128", api_name="/upscale")
+    assert download["path"].endswith("upscaled-x2-default.png")
+    assert "upscaler-downloads-" not in download["path"], download["path"]
 
 
 def test_client_compare_and_parameter_names(live, tmp_path):
