@@ -45,6 +45,10 @@ MAX_INPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_INPUT_PIXELS", 40_000_000)) 
 MAX_FILE_SIZE = os.environ.get("UPSCALER_MAX_FILE_SIZE", "20mb")
 CONCURRENCY = int(os.environ.get("UPSCALER_CONCURRENCY", 1))  # jobs at once, both endpoints together
 MAX_QUEUE = int(os.environ.get("UPSCALER_MAX_QUEUE", 24))
+# float32 / bfloat16 / float16, or unset: chosen per device (upscaler.inference.pick_dtype).
+DTYPE = os.environ.get("UPSCALER_DTYPE") or None
+if DTYPE not in (None, "float32", "bfloat16", "float16"):
+    raise SystemExit(f"UPSCALER_DTYPE={DTYPE!r}: use float32, bfloat16 or float16 (or leave it unset).")
 EXAMPLES = Path(__file__).parent / "examples"
 
 try:  # ZeroGPU Spaces: ask for a GPU per call; elsewhere a no-op
@@ -102,7 +106,7 @@ def load_all():
                     problems.append(str(e))
                     log.error("no usable weights for %s/%s: %s", model, stage, e)
                     continue
-            upscalers[model, stage] = Upscaler(net, model, stage, device=device, source=source)
+            upscalers[model, stage] = Upscaler(net, model, stage, device=device, dtype=DTYPE, source=source)
     sources = sorted({u.source for u in upscalers.values()})
     missing = len(MODELS) * len(STAGES) - len(upscalers)
     if missing:

@@ -134,6 +134,19 @@ def test_page_says_where_the_weights_came_from(live):
     assert "megapixels" in texts  # the limits are on the page
 
 
+def test_a_bad_setting_stops_the_server_with_a_message():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "UPSCALER_DTYPE": "float8"}
+    p = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0 and "UPSCALER_DTYPE='float8': use float32, bfloat16 or float16" in p.stderr
+
+
+def test_dtype_setting_reaches_every_network():
+    code = ("import app; print(sorted({str(u.dtype) for u in app.UPSCALERS.values()}))")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "UPSCALER_DTYPE": "float32"}
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.stdout.strip().splitlines()[-1] == "['torch.float32']", p.stderr[-2000:]
+
+
 # ------------------------------------------------------------ weights at start-up
 def test_unreachable_hub_falls_back_to_the_bundled_weights():
     env = {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9", "UPSCALER_REPO_ID": "me/cats",
