@@ -60,24 +60,35 @@ except ImportError:
         return fn
 
 
-# Upscale's full-size PNG is written here; Gradio copies it into its own cache, which
-# delete_cache prunes. Our copy is only needed until then, so each request removes the
-# ones older than DOWNLOAD_TTL: a public demo must not fill the disk with old results.
-DOWNLOADS = Path(tempfile.mkdtemp(prefix="upscaler-downloads-"))
-DOWNLOAD_TTL = 600  # seconds
-atexit.register(shutil.rmtree, DOWNLOADS, ignore_errors=True)
+# Every result image is written here as a PNG and handed to Gradio as a path, which Gradio
+# copies into its cache atomically. A PIL image it would encode and rewrite in place at a
+# path named by the content's hash, so while two users get the same result (the same
+# example at the same stage), one of them can fetch a half-written or empty file
+# (gradio 6.31; reproduced in a stress run). Our copies are needed only until Gradio has
+# copied them, so each request removes those older than OUTPUT_TTL: a public demo must not
+# fill the disk with old results. Gradio's cache is pruned by delete_cache (below).
+OUTPUTS = Path(tempfile.mkdtemp(prefix="upscaler-outputs-"))
+OUTPUT_TTL = 600  # seconds
+atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
 
 
-def _new_download_dir() -> Path:
-    cutoff = time.time() - DOWNLOAD_TTL
-    for old in DOWNLOADS.iterdir():
+def _output_dir() -> Path:
+    """A fresh folder for one request's images; old ones are removed on the way."""
+    OUTPUTS.mkdir(exist_ok=True)  # recreated if something cleaned the temp dir under us
+    cutoff = time.time() - OUTPUT_TTL
+    for old in OUTPUTS.iterdir():
         try:
             if old.stat().st_mtime < cutoff:
                 shutil.rmtree(old, ignore_errors=True)
         except FileNotFoundError:  # removed by a request running beside this one
             pass
-    DOWNLOADS.mkdir(exist_ok=True)  # recreated if someone cleaned /tmp under us
-    return Path(tempfile.mkdtemp(dir=DOWNLOADS))
+    return Path(tempfile.mkdtemp(dir=OUTPUTS))
+
+
+def _saved(img: Image.Image, folder: Path, name: str) -> str:
+    path = folder / name
+    img.save(path)  # PNG: lossless, and 16-bit stays 16-bit
+    return str(path)
 
 
 # ------------------------------------------------------------------ weights, once
@@ -178,9 +189,11 @@ def upscale(image, stage="64to128", model="default", progress=gr.Progress()):
     with torch.inference_mode():
         learned = up(img, progress=lambda i, n: progress(i / n, desc=f"tile {i}/{n}"))
     bilinear = classical_upscale(img, learned.size, Image.BILINEAR)
-    path = _new_download_dir() / f"upscaled-x{st.factor}-{model}.png"
-    learned.save(path)  # full size, full bit depth, lossless
-    return (bilinear, display_mode(learned)), str(path)
+    folder = _output_dir()
+    download = _saved(learned, folder, f"upscaled-x{st.factor}-{model}.png")  # full size and bit depth
+    shown = display_mode(learned)  # the same image unless it is 16-bit, CMYK...: then 8-bit RGB(A)
+    shown_path = download if shown is learned else _saved(shown, folder, "learned-8bit.png")
+    return (_saved(bilinear, folder, "bilinear.png"), shown_path), download
 
 
 @gpu
@@ -200,7 +213,9 @@ def compare(image, stage="64to128", model="default"):
     for name, out in (("bilinear", bilinear), ("bicubic", lr.resize(truth.size, Image.BICUBIC)), (model, learned)):
         p, s = psnr_ssim(out, truth, st.factor)
         metrics[name] = {"psnr_y_db": round(p, 2), "ssim_y": round(s, 4)}
-    return bilinear, learned, truth, metrics
+    folder = _output_dir()
+    return (_saved(bilinear, folder, "bilinear.png"), _saved(learned, folder, "learned.png"),
+            _saved(truth, folder, "truth.png"), metrics)
 
 
 # ---------------------------------------------------------------------------- page

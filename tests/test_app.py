@@ -28,14 +28,18 @@ def app():
 def test_upscale_handler_returns_both_images_at_the_output_size(app):
     (bilinear, learned), path = app.upscale(EXAMPLE, "128to256", "default", progress=lambda *a, **k: None)
     w, h = Image.open(EXAMPLE).size
-    assert bilinear.size == learned.size == (2 * w, 2 * h)
+    # Files, not PIL images: Gradio copies a file into its cache atomically, but rewrites a
+    # PIL image in place, where a second user fetching the same result can read an empty file.
+    assert all(isinstance(p, str) and p.startswith(str(app.OUTPUTS)) for p in (bilinear, learned, path))
+    assert Image.open(bilinear).size == Image.open(learned).size == (2 * w, 2 * h)
     saved = Image.open(path)
     assert saved.format == "PNG" and saved.size == (2 * w, 2 * h)
 
 
 def test_compare_handler_scores_all_three(app):
     bilinear, learned, truth, metrics = app.compare(EXAMPLE, "64to128", "seed reproduction")
-    assert bilinear.size == learned.size == truth.size == (128, 128)
+    assert all(isinstance(p, str) and p.startswith(str(app.OUTPUTS)) for p in (bilinear, learned, truth))
+    assert Image.open(bilinear).size == Image.open(learned).size == Image.open(truth).size == (128, 128)
     assert set(metrics) == {"bilinear", "bicubic", "seed"}
     assert all(10 < m["psnr_y_db"] < 60 and 0 < m["ssim_y"] <= 1 for m in metrics.values())
 
@@ -61,15 +65,15 @@ def test_output_limit_is_enforced(app, tmp_path):
         app.upscale(str(big), "64to512", "default", progress=lambda *a, **k: None)
 
 
-def test_old_downloads_are_removed(app):
-    """Each Upscale writes a full-size PNG; ones older than DOWNLOAD_TTL go on the next request."""
+def test_old_outputs_are_removed(app):
+    """Each request writes its PNGs; those older than OUTPUT_TTL go on the next request."""
     _, first = app.upscale(EXAMPLE, "64to128", "default", progress=lambda *a, **k: None)
     first_dir = os.path.dirname(first)
-    old = os.path.getmtime(first_dir) - app.DOWNLOAD_TTL - 1
+    old = os.path.getmtime(first_dir) - app.OUTPUT_TTL - 1
     os.utime(first_dir, (old, old))
     _, second = app.upscale(EXAMPLE, "64to128", "default", progress=lambda *a, **k: None)
     assert not os.path.exists(first) and os.path.exists(second)
-    assert os.path.dirname(os.path.dirname(second)) == str(app.DOWNLOADS)
+    assert os.path.dirname(os.path.dirname(second)) == str(app.OUTPUTS)
 
 
 def test_both_buttons_share_one_concurrency_limit(app):
@@ -99,14 +103,14 @@ def test_client_upscale_x8(live):
 
 
 def test_the_download_is_served_from_gradios_cache(live):
-    """The app prunes its own download folder; what a client fetches must not live there."""
+    """The app prunes its own output folder; what a client fetches must not live there."""
     from gradio_client import Client, handle_file
 
     url, _ = live
     _, download = Client(url, verbose=False, download_files=False).predict(
         handle_file(EXAMPLE), "64to128", api_name="/upscale")
     assert download["path"].endswith("upscaled-x2-default.png")
-    assert "upscaler-downloads-" not in download["path"], download["path"]
+    assert "upscaler-outputs-" not in download["path"], download["path"]
 
 
 def test_client_compare_and_parameter_names(live, tmp_path):

@@ -117,6 +117,12 @@ def test_the_cli_refuses_a_result_too_large_for_memory(cases, tmp_path):
     assert p.returncode == 1 and "48000x32000" in p.stderr and "limit" in p.stderr
 
 
+def _decoded(path) -> Image.Image:
+    img = Image.open(path)
+    img.load()  # raises on a truncated or empty file
+    return img
+
+
 def test_sixteen_concurrent_clients(live, tmp_path):
     """16 gradio_client users at once, all four stages, both endpoints: every one gets its
     result, and the server's memory stays bounded. A client that fails makes the test fail
@@ -131,12 +137,14 @@ def test_sixteen_concurrent_clients(live, tmp_path):
         # Each client downloads into its own folder; the read timeout is generous because
         # with concurrency 1 the last of 16 jobs waits for the other 15.
         client = Client(url, verbose=False, download_files=str(tmp_path / str(i)), httpx_kwargs={"timeout": 120})
+        # Every client asks for a result some other client gets too: identical results must
+        # all arrive whole (decoded in full here, not just their headers).
         if i % 2:
-            (_, learned), _ = client.predict(handle_file(EXAMPLE), stage, api_name="/upscale")
+            (bilinear, learned), download = client.predict(handle_file(EXAMPLE), stage, api_name="/upscale")
             f = 8 if stage == "64to512" else 2
-            return Image.open(learned).size == (335 * f, 359 * f)
+            return all(_decoded(p).size == (335 * f, 359 * f) for p in (bilinear, learned, download))
         b, l, t, m = client.predict(handle_file(EXAMPLE), stage, api_name="/compare")
-        return Image.open(l).size == Image.open(t).size and m["default"]["psnr_y_db"] > 15
+        return _decoded(b).size == _decoded(l).size == _decoded(t).size and m["default"]["psnr_y_db"] > 15
 
     peak = [rss_before]
     stop = threading.Event()
@@ -167,7 +175,8 @@ def test_sixteen_concurrent_clients(live, tmp_path):
     waiting = [i for i in range(16) if i not in results]
     errors = {i: repr(r) for i, r in results.items() if isinstance(r, Exception)}
     server_log = app_log(live_log[0])[-4000:] if live_log else ""
-    assert not waiting and not errors, f"clients still waiting: {waiting}, errors: {errors}\nserver log:\n{server_log}"
+    assert not waiting and not errors, (f"clients still waiting: {waiting}, errors: {errors}, server exit code: "
+                                        f"{proc.poll()}\nserver log:\n{server_log}")
     assert [results[i] for i in range(16)] == [True] * 16
     assert proc.poll() is None
     assert peak[0] < 3e9, f"server RSS peaked at {peak[0] / 1e9:.2f} GB"
