@@ -29,7 +29,7 @@ from PIL import Image
 
 from upscaler.data import eval_pair
 from upscaler.images import ImageRejected, classical_upscale, display_mode, open_checked, oriented
-from upscaler.inference import Upscaler, pick_device
+from upscaler.inference import DTYPES, Upscaler, pick_device
 from upscaler.metrics import psnr_ssim
 from upscaler.stages import STAGES
 from upscaler.weights import WeightsError, bundled_weights_dir, fetch_from_hub, load_model
@@ -47,8 +47,8 @@ CONCURRENCY = int(os.environ.get("UPSCALER_CONCURRENCY", 1))  # jobs at once, bo
 MAX_QUEUE = int(os.environ.get("UPSCALER_MAX_QUEUE", 24))
 # float32 / bfloat16 / float16, or unset: chosen per device (upscaler.inference.pick_dtype).
 DTYPE = os.environ.get("UPSCALER_DTYPE") or None
-if DTYPE not in (None, "float32", "bfloat16", "float16"):
-    raise SystemExit(f"UPSCALER_DTYPE={DTYPE!r}: use float32, bfloat16 or float16 (or leave it unset).")
+if DTYPE not in (None, *DTYPES):
+    raise SystemExit(f"UPSCALER_DTYPE={DTYPE!r}: use {', '.join(DTYPES[:-1])} or {DTYPES[-1]} (or leave it unset).")
 EXAMPLES = Path(__file__).parent / "examples"
 
 try:  # ZeroGPU Spaces: ask for a GPU per call; elsewhere a no-op

@@ -145,7 +145,7 @@ def test_a_bad_setting_stops_the_server_with_a_message():
 
 
 def test_dtype_setting_reaches_every_network():
-    code = ("import app; print(sorted({str(u.dtype) for u in app.UPSCALERS.values()}))")
+    code = "import app; print(sorted({str(u.dtype) for u in app.UPSCALERS.values()}))"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "UPSCALER_DTYPE": "float32"}
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.stdout.strip().splitlines()[-1] == "['torch.float32']", p.stderr[-2000:]

@@ -26,15 +26,10 @@ def cases(tmp_path_factory):
     return folder, hostile_files.make(folder)
 
 
-live_log = []  # the module's server log, for failure messages
-
-
 @pytest.fixture(scope="module")
 def live():
-    with running_app({"HF_HUB_OFFLINE": "1"}) as (url, proc, log):
-        live_log[:] = [log]
-        yield url, proc
-    live_log.clear()
+    with running_app({"HF_HUB_OFFLINE": "1"}) as handle:
+        yield handle  # url, process, log
 
 
 def _error_text(exc) -> str:
@@ -45,7 +40,7 @@ def test_every_hostile_file_through_the_api(cases, live):
     from gradio_client import Client, handle_file
 
     folder, expected = cases
-    url, proc = live
+    url, proc, log = live
     client = Client(url, verbose=False)
     for name, expect in expected.items():
         for api in ("/upscale", "/compare"):
@@ -129,7 +124,7 @@ def test_sixteen_concurrent_clients(live, tmp_path):
     with its error and the server's log; it must never leave the test waiting."""
     from gradio_client import Client, handle_file
 
-    url, proc = live
+    url, proc, log = live
     rss_before = psutil.Process(proc.pid).memory_info().rss
 
     def one(i):
@@ -174,7 +169,7 @@ def test_sixteen_concurrent_clients(live, tmp_path):
     stop.set()
     waiting = [i for i in range(16) if i not in results]
     errors = {i: repr(r) for i, r in results.items() if isinstance(r, Exception)}
-    server_log = app_log(live_log[0])[-4000:] if live_log else ""
+    server_log = app_log(log)[-4000:]
     assert not waiting and not errors, (f"clients still waiting: {waiting}, errors: {errors}, server exit code: "
                                         f"{proc.poll()}\nserver log:\n{server_log}")
     assert [results[i] for i in range(16)] == [True] * 16

@@ -12,6 +12,7 @@ from pathlib import Path
 from PIL import Image
 
 from .images import DEFAULT_MAX_PIXELS, ImageRejected, open_checked
+from .inference import DTYPES
 from .stages import STAGES
 from .weights import bundled_weights_dir
 
@@ -22,7 +23,7 @@ def _add_weights_args(p):
     src.add_argument("--repo-id", default=None, help="a Hub model repo in the same layout")
     p.add_argument("--revision", default=None, help="Hub revision (commit, branch or tag)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--dtype", default=None, choices=DTYPES)
     p.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/rotations (8x slower)")
 
 
@@ -138,7 +139,7 @@ def build_parser():
     e.add_argument("--update-card", action="store_true",
                    help="also write <weights>/evaluation.json and regenerate <weights>/README.md (the model card)")
     e.add_argument("--device", default=None)
-    e.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    e.add_argument("--dtype", default=None, choices=DTYPES)
     e.set_defaults(func=cmd_evaluate)
 
     f = sub.add_parser("figures", help="the reference's figures: bilinear / learned / ground truth")

@@ -18,7 +18,6 @@ import torch
 from PIL import Image
 
 from .images import oriented
-
 from .stages import Stage
 
 CATS_DATASET = "microsoft/cats_vs_dogs"

@@ -7,7 +7,7 @@ decodes fully so truncated files fail here, and turns every failure into
 """
 import warnings
 
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 # Refuse images past this many input pixels before decoding them.
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -47,6 +47,8 @@ def oriented(img: Image.Image) -> Image.Image:
     if getattr(img, "is_animated", False):
         img.seek(0)
     try:
+        if img.getexif().get(ExifTags.Base.Orientation, 1) in (0, 1):
+            return img  # nothing to undo: the image itself, not a copy (callers never mutate it)
         return ImageOps.exif_transpose(img)
     except Exception:
         return img

@@ -41,9 +41,17 @@ def pick_device(device=None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+# The dtype names that load_upscaler, the command line and the app's UPSCALER_DTYPE accept.
+DTYPES = ("float32", "bfloat16", "float16")
+
+
 def pick_dtype(device: torch.device, dtype=None, model: str = "default") -> torch.dtype:
+    if isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype {dtype!r}: use {', '.join(DTYPES)}")
+        return getattr(torch, dtype)
     if dtype is not None:
-        return getattr(torch, dtype) if isinstance(dtype, str) else dtype
+        return dtype
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if model == "default" and cpu_has_native_bf16() else torch.float32
