@@ -6,10 +6,17 @@
     torchrun --nproc_per_node 2 train_accelerate.py ...              # 2 CPU processes (gloo)
     accelerate launch --multi_gpu --num_processes 8 train_accelerate.py ...
 
-One training step: a batch of (LR, HR) pairs made on the fly (``upscaler/data.py``) ->
-the network -> MSE or L1 -> ``accelerator.backward`` -> AdamW + warmup/cosine schedule.
-Every ``--validation-steps``: PSNR/SSIM on the validation images of the model and of
-bilinear and bicubic, and a figure like the reference's (bilinear / learned / truth).
+Data: every photo is decoded once into a memory-mapped cache; each step's (LR, HR) pairs
+are then made as tensor operations on the training device (``upscaler/data.py``), so a
+GPU is not left waiting for JPEG decodes and PIL resizes.
+
+One training step: a batch of pairs -> the network -> MSE or L1 ->
+``accelerator.backward`` -> AdamW + warmup/cosine schedule -> an exponential moving
+average (EMA) of the weights. Every ``--validation-steps``: PSNR/SSIM on the validation
+images of the network, of its EMA and of bilinear and bicubic, and a figure like the
+reference's (bilinear / learned / truth). The learning curve (validation PSNR against
+samples seen) goes into the saved config.json; the EMA weights are saved when they
+validate better than the raw ones.
 Every ``--checkpointing-steps``: ``accelerator.save_state`` (model, optimizer, schedule,
 RNG), written to a temporary folder and renamed, so a crash mid-write never leaves a
 "latest" checkpoint that cannot be loaded. ``--resume-from-checkpoint latest`` picks up
@@ -18,6 +25,7 @@ and, with ``--push-to-hub``, an upload of the weights and a model card (never th
 checkpoints).
 """
 import argparse
+import copy
 import json
 import logging
 import math
@@ -32,16 +40,19 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
-from PIL import Image
+from accelerate.utils import ProjectConfiguration, set_seed
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from upscaler import data as sr_data
 from upscaler.figures import comparison_grid
 from upscaler.hub import push_weights, write_model_card
-from upscaler.inference import Upscaler, tensor_to_pil
+from upscaler.images import tensor_to_pil, to_tensor
+from upscaler.inference import Upscaler
 from upscaler.metrics import psnr_ssim
-from upscaler.models import model_class, to_model_range
+from upscaler.models import DEFAULT_MODEL, FAMILIES, model_class, to_model_range
+from upscaler.protocol import classical_scores, eval_pair
 from upscaler.stages import STACK_STAGE, STAGES, TWO_X_STAGES, get_stage
 from upscaler.weights import load_model, save_model
 
@@ -58,9 +69,10 @@ def parse_args(argv=None):
     g.add_argument("--stage", default="64to128", choices=[*STAGES, "all"],
                    help="a 2x stage, the 8x stack (64to512: loads the three stage weights "
                         "from --init-weights and fine-tunes end to end), or 'all' in order")
-    g.add_argument("--model", default="default", choices=["default", "seed"])
-    g.add_argument("--num-features", type=int, default=32, help="default model: channels")
-    g.add_argument("--num-convs", type=int, default=4, help="default model: body convolutions")
+    g.add_argument("--model", default=DEFAULT_MODEL, choices=list(FAMILIES))
+    g.add_argument("--arch-args", default=None,
+                   help='JSON constructor arguments for the 2x network, e.g. \'{"num_features": 48}\' '
+                        "(default: the class's defaults)")
     g.add_argument("--init-weights", default=None,
                    help="weights root holding the three 2x stages for 64to512 (default: --output-dir)")
 
@@ -69,20 +81,23 @@ def parse_args(argv=None):
                    help="a Hub dataset id for datasets.load_dataset (ignored with --train-data-dir)")
     g.add_argument("--dataset-split", default="train")
     g.add_argument("--image-column", default="image")
-    g.add_argument("--label-column", default="labels",
+    g.add_argument("--label-column", default=sr_data.CATS_LABEL_COLUMN,
                    help="keep only rows whose label equals --label-value (Hub datasets)")
-    g.add_argument("--label-value", type=int, default=0, help="0 = cat in microsoft/cats_vs_dogs")
+    g.add_argument("--label-value", type=int, default=sr_data.CATS_LABEL_VALUE,
+                   help="0 = cat in microsoft/cats_vs_dogs")
     g.add_argument("--train-data-dir", default=None, help="a local image folder (imagefolder)")
     g.add_argument("--val-data-dir", default=None,
                    help="validation images; default: a fixed split held out of the training data")
     g.add_argument("--val-split-size", type=int, default=48, help="images held out when no --val-data-dir")
     g.add_argument("--num-val-images", type=int, default=48)
     g.add_argument("--patch-size", type=int, default=None, help="HR patch (default: per stage)")
-    g.add_argument("--dataloader-num-workers", type=int, default=0)
-    g.add_argument("--cache-dir", default=None, help="datasets cache")
+    g.add_argument("--dataloader-num-workers", type=int, default=0,
+                   help="threads that decode the photos, once, into the cache (0 = 1 thread)")
+    g.add_argument("--cache-dir", default=None,
+                   help="datasets cache, and the decoded-photo cache (default: the datasets cache)")
 
     g = p.add_argument_group("optimisation")
-    g.add_argument("--loss", default=None, choices=["mse", "l1"], help="default: mse for seed, l1 for default")
+    g.add_argument("--loss", default=None, choices=["mse", "l1"], help="default: the network's recipe (net.loss)")
     g.add_argument("--learning-rate", type=float, default=None,
                    help="default: 1e-3 (2x stages), 2e-4 (fine-tuning 64to512)")
     g.add_argument("--weight-decay", type=float, default=0.0)
@@ -91,6 +106,8 @@ def parse_args(argv=None):
     g.add_argument("--max-steps", type=int, default=None, help="optimizer steps per stage")
     g.add_argument("--num-epochs", type=int, default=10, help="used when --max-steps is not given")
     g.add_argument("--gradient-accumulation-steps", type=int, default=1)
+    g.add_argument("--ema-decay", type=float, default=0.999,
+                   help="EMA of the weights (0 = off); the EMA is saved when it validates better")
     g.add_argument("--mixed-precision", default=None, choices=["no", "fp16", "bf16"],
                    help="default: what `accelerate launch` / `accelerate config` says")
     g.add_argument("--seed", type=int, default=0)
@@ -130,8 +147,8 @@ def list_checkpoints(root: Path):
     return [d for _, d in sorted(found)]
 
 
-def save_checkpoint(accelerator, args, stage, step):
-    """save_state into checkpoint-N.tmp, then an atomic rename to checkpoint-N."""
+def save_checkpoint(accelerator, args, stage, step, ema=None):
+    """save_state (+ the EMA) into checkpoint-N.tmp, then an atomic rename to checkpoint-N."""
     root = checkpoint_root(args, stage)
     final, tmp = root / f"checkpoint-{step}", root / f"checkpoint-{step}.tmp"
     if accelerator.is_main_process:
@@ -140,6 +157,8 @@ def save_checkpoint(accelerator, args, stage, step):
     accelerator.save_state(str(tmp))  # every process writes its own RNG state
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        if ema is not None:
+            ema.save(tmp / "ema.safetensors")
         (tmp / "step.json").write_text(json.dumps({"step": step}))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
@@ -162,8 +181,9 @@ def find_resume(args, stage):
 
 
 # -------------------------------------------------------------------------- data
-def build_data(args, stage, accelerator, state):
-    with accelerator.main_process_first():  # the first process builds the datasets cache
+def build_data(args, stage, accelerator):
+    """-> (PairMaker for this process, validation pairs as PIL images, skipped photos)."""
+    with accelerator.main_process_first():  # the first process builds the caches
         if args.train_data_dir:
             ds = sr_data.load_images(data_dir=args.train_data_dir, cache_dir=args.cache_dir)
         else:
@@ -175,24 +195,51 @@ def build_data(args, stage, accelerator, state):
         else:  # a fixed split: the same images whatever the seed or the stage
             split = ds.train_test_split(test_size=args.val_split_size, seed=1234, shuffle=True)
             ds, val_ds = split["train"], split["test"]
-    patch = args.patch_size or DEFAULT_PATCH[stage.name]
-    ds.set_transform(sr_data.make_train_transform(stage, patch, state))
-    loader = torch.utils.data.DataLoader(ds, batch_size=args.train_batch_size, shuffle=True, drop_last=True,
-                                         collate_fn=sr_data.collate, num_workers=args.dataloader_num_workers)
+        images = sr_data.DecodedImages.build(ds, args.cache_dir, num_workers=args.dataloader_num_workers)
+    pairs = sr_data.PairMaker(images, stage, args.patch_size or DEFAULT_PATCH[stage.name],
+                              args.train_batch_size, accelerator.device, seed=args.seed,
+                              rank=accelerator.process_index, world=accelerator.num_processes)
     val = []
     for i in range(min(args.num_val_images, len(val_ds))):
         img = sr_data.open_image(val_ds[i]["image"])
         if img is not None:
-            val.append(sr_data.eval_pair(img, stage))
-    return ds, loader, val
+            val.append(eval_pair(img, stage))
+    return pairs, val, images.skipped
+
+
+class EMA:
+    """An exponential moving average of a network's weights (float buffers such as
+    BatchNorm's running statistics are copied). Each checkpoint holds it as
+    ``ema.safetensors``, so resume is exact.
+    The decay ramps up as (1 + n) / (10 + n) so that early averages do not remember the
+    random initialisation."""
+
+    def __init__(self, net, decay: float):
+        self.decay, self.updates = decay, 0
+        self.net = copy.deepcopy(net).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, net):
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        torch._foreach_lerp_(list(self.net.parameters()), [p.detach() for p in net.parameters()], 1 - d)
+        for mine, theirs in zip(self.net.buffers(), net.buffers()):
+            mine.copy_(theirs)
+
+    def save(self, path):
+        save_file(self.net.state_dict(), str(path), metadata={"updates": str(self.updates)})
+
+    def load(self, path):
+        with safe_open(str(path), "pt") as fh:
+            self.updates = int(fh.metadata()["updates"])
+        self.net.load_state_dict(load_file(str(path), device=str(next(self.net.parameters()).device)))
 
 
 # ------------------------------------------------------------------------- model
 def build_model(args, stage_name):
     cls = model_class(args.model, stage_name)
-    kwargs = dict(num_features=args.num_features, num_convs=args.num_convs) if args.model == "default" else {}
     if stage_name != STACK_STAGE:
-        return cls(**kwargs)
+        return cls(**json.loads(args.arch_args or "{}"))
     # The 8x stack starts from the three independently trained 2x stages.
     root = args.init_weights or args.output_dir
     parts = [load_model(args.model, s, weights=root)[0] for s in TWO_X_STAGES]
@@ -200,29 +247,24 @@ def build_model(args, stage_name):
 
 
 # -------------------------------------------------------------------- validation
-def classical_scores(val, stage):
-    """PSNR/SSIM of bilinear and bicubic on the validation pairs: fixed for a stage, so
-    computed once, not at every validation."""
-    f = stage.factor
-    return {name: [psnr_ssim(lr.resize(hr.size, method), hr, f) for lr, hr in val]
-            for name, method in (("bilinear", Image.BILINEAR), ("bicubic", Image.BICUBIC))}
-
-
 @torch.no_grad()
-def validate(accelerator, net, model, val, baselines, stage, step, log_dir):
-    """PSNR/SSIM (Y, border = factor) of the model beside the baselines; a figure."""
-    was_training = net.training
-    up = Upscaler(net, model=model, stage=stage.name, device=accelerator.device, dtype="float32",
-                  channels_last=False, tile=0)
-    outs = [tensor_to_pil(up.upscale_tensor(sr_data.to_tensor(lr)[None])) for lr, _ in val]
-    net.train(was_training)
-    rows = {"model": [psnr_ssim(out, hr, stage.factor) for out, (_, hr) in zip(outs, val)], **baselines}
-    metrics = {"step": step}
-    for name, vals in rows.items():
-        metrics[f"psnr_{name}"] = round(sum(v[0] for v in vals) / len(vals), 3)
-        metrics[f"ssim_{name}"] = round(sum(v[1] for v in vals) / len(vals), 4)
+def validate(accelerator, nets, val, baselines, stage, step, samples, log_dir):
+    """PSNR/SSIM (Y, border = factor) of each network in ``nets`` ({"model": .., "ema": ..})
+    beside the baselines; a figure of the first one."""
+    metrics, outs = {"step": step, "samples": samples}, {}
+    for name, net in nets.items():
+        was_training = net.training
+        up = Upscaler(net, stage, device=accelerator.device, dtype="float32", channels_last=False, tile=0)
+        outs[name] = [tensor_to_pil(up.upscale_tensor(to_tensor(lr)[None])) for lr, _ in val]
+        net.train(was_training)
+    for name, images in outs.items():
+        scores = [psnr_ssim(o, hr, stage.factor) for o, (_, hr) in zip(images, val)]
+        metrics[f"psnr_{name}"] = round(sum(v[0] for v in scores) / len(scores), 3)
+        metrics[f"ssim_{name}"] = round(sum(v[1] for v in scores) / len(scores), 4)
+    for name, row in baselines.items():
+        metrics[f"psnr_{name}"], metrics[f"ssim_{name}"] = row["psnr"], row["ssim"]
     n = min(4, len(val))
-    grid = comparison_grid([v[0] for v in val[:n]], outs[:n], [v[1] for v in val[:n]])
+    grid = comparison_grid([v[0] for v in val[:n]], outs["model"][:n], [v[1] for v in val[:n]])
     grid.save(log_dir / f"grid-step{step:06d}.png")
     with open(log_dir / "metrics.jsonl", "a") as fh:
         fh.write(json.dumps(metrics) + "\n")
@@ -237,20 +279,18 @@ def train_stage(args, accelerator, stage_name):
     if accelerator.is_main_process:
         log_dir.mkdir(parents=True, exist_ok=True)
 
-    # Seeds each sample's crop; the process index keeps processes' crops apart.
-    data_state = {"seed": f"{args.seed}-{accelerator.process_index}", "epoch": 0}
-    train_ds, loader, val = build_data(args, stage, accelerator, data_state)
+    pairs, val, skipped = build_data(args, stage, accelerator)
     if not val:
         raise SystemExit("no readable validation images")
-    baselines = classical_scores(val, stage) if accelerator.is_main_process else None
+    baselines = classical_scores(val, stage.factor) if accelerator.is_main_process else None
     net = build_model(args, stage_name)
-    loss_name = args.loss or ("mse" if args.model == "seed" else "l1")
+    loss_name = args.loss or net.loss
     loss_fn = F.mse_loss if loss_name == "mse" else F.l1_loss
     lr = args.learning_rate or (2e-4 if stage_name == STACK_STAGE else 1e-3)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=args.weight_decay)
 
-    updates_per_epoch = math.ceil(len(loader) / accelerator.num_processes / args.gradient_accumulation_steps)
-    max_steps = args.max_steps or args.num_epochs * max(updates_per_epoch, 1)
+    accum = args.gradient_accumulation_steps
+    max_steps = args.max_steps or args.num_epochs * max(pairs.steps_per_epoch // accum, 1)
     warmup = args.lr_warmup_steps if args.lr_warmup_steps is not None else min(100, max_steps // 10)
 
     def schedule(step):  # linear warmup, then cosine to 0
@@ -261,92 +301,110 @@ def train_stage(args, accelerator, stage_name):
     # accelerate steps a prepared scheduler once per process per update: count in those units
     n = accelerator.num_processes
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: schedule(s // n))
-    net, optimizer, loader, scheduler = accelerator.prepare(net, optimizer, loader, scheduler)
+    net, optimizer, scheduler = accelerator.prepare(net, optimizer, scheduler)
+    unwrapped = accelerator.unwrap_model(net)
+    ema = EMA(unwrapped, args.ema_decay) if args.ema_decay > 0 else None
 
-    global_step, first_epoch, skip_batches = 0, 0, 0
+    global_step = 0
     if resume is not None:
         accelerator.print(f"resuming from {resume}")
         accelerator.load_state(str(resume))
+        if ema is not None:
+            ema.load(resume / "ema.safetensors")
         global_step = int(json.loads((resume / "step.json").read_text())["step"])
-        updates_per_epoch = max(math.ceil(len(loader) / args.gradient_accumulation_steps), 1)
-        first_epoch = global_step // updates_per_epoch
-        skip_batches = (global_step % updates_per_epoch) * args.gradient_accumulation_steps
     elif args.resume_from_checkpoint:
         accelerator.print(f"no checkpoint for {args.model}/{stage_name} yet: starting a new run")
 
+    samples_per_step = args.train_batch_size * n * accum
     accelerator.print(f"*** distributed: {accelerator.distributed_type}, backend: {accelerator.state.backend}")
-    accelerator.print(f"*** {args.model}/{stage_name}: {len(train_ds)} training images, {len(val)} validation, "
-                      f"{accelerator.num_processes} process(es) x batch {args.train_batch_size} x accumulation "
-                      f"{args.gradient_accumulation_steps}, {max_steps} steps, loss {loss_name}, lr {lr}")
+    accelerator.print(f"*** {args.model}/{stage_name}: {len(pairs.images)} training images, {len(val)} validation, "
+                      f"{n} process(es) x batch {args.train_batch_size} x accumulation {accum}, "
+                      f"{max_steps} steps, loss {loss_name}, lr {lr}, EMA {args.ema_decay or 'off'}")
     progress = tqdm(range(max_steps), initial=global_step, desc=f"{args.model}/{stage_name}",
                     disable=not accelerator.is_local_main_process)
-    unwrapped = accelerator.unwrap_model(net)
-    t0, last_batch, metrics, epoch, skipped = time.time(), None, None, first_epoch, 0
+    # Throughput of the loop in steady state: from the step where this run's first tenth
+    # ends to the last step, minus the time spent validating and checkpointing.
+    window_start = global_step + max(1, (max_steps - global_step) // 10)
+    t0, t_window, pauses, metrics, curve = time.time(), None, 0.0, None, []
+    nets_to_validate = {"model": unwrapped, **({"ema": ema.net} if ema is not None else {})}
+    net.train()
     while global_step < max_steps:
-        net.train()
-        data_state["epoch"] = epoch
-        if hasattr(loader, "set_epoch"):
-            loader.set_epoch(epoch)
-        epoch_loader = accelerator.skip_first_batches(loader, skip_batches) if skip_batches else loader
-        skip_batches = 0
-        for batch in epoch_loader:
-            skipped += int(batch["skipped"])
-            if batch["lr"].numel() == 0:  # every image of this batch was unreadable
-                if last_batch is None:
-                    continue
-                batch = last_batch
-            last_batch = batch
+        for micro in range(accum):
+            x, target = pairs.batch(global_step * accum + micro)  # keyed by the step: exact resume
             with accelerator.accumulate(net):
-                x = to_model_range(batch["lr"], unwrapped)  # [-1, 1] for the seed's Tanh
-                target = to_model_range(batch["hr"], unwrapped)
-                loss = loss_fn(net(x), target)
+                loss = loss_fn(net(to_model_range(x, unwrapped)), to_model_range(target, unwrapped))
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-            if not accelerator.sync_gradients:
-                continue
-            global_step += 1
-            progress.update(1)
+        global_step += 1
+        if ema is not None:
+            ema.update(unwrapped)
+        if global_step == window_start:
+            t_window, pauses = time.time(), 0.0
+        progress.update(1)
+        if global_step % 10 == 0 or global_step == max_steps:  # .item() waits for the GPU: not every step
             progress.set_postfix(loss=f"{loss.item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
             accelerator.log({"loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, step=global_step)
-            if global_step % args.checkpointing_steps == 0 or global_step == max_steps:
-                save_checkpoint(accelerator, args, stage_name, global_step)
-            if global_step % args.validation_steps == 0 or global_step == max_steps:
-                if accelerator.is_main_process:
-                    metrics = validate(accelerator, unwrapped, args.model, val, baselines, stage, global_step,
-                                       log_dir)
-                    accelerator.print(f"step {global_step}: " + json.dumps(metrics))
-                    accelerator.log({k: v for k, v in metrics.items() if k != "step"}, step=global_step)
-                accelerator.wait_for_everyone()
-            if global_step >= max_steps:
-                break
-        epoch += 1
+        t_pause = time.time()
+        if global_step % args.checkpointing_steps == 0 or global_step == max_steps:
+            save_checkpoint(accelerator, args, stage_name, global_step, ema)
+        if global_step % args.validation_steps == 0 or global_step == max_steps:
+            if accelerator.is_main_process:
+                metrics = validate(accelerator, nets_to_validate, val, baselines, stage, global_step,
+                                   global_step * samples_per_step, log_dir)
+                accelerator.print(f"step {global_step}: " + json.dumps(metrics))
+                accelerator.log({k: v for k, v in metrics.items() if k != "step"}, step=global_step)
+            accelerator.wait_for_everyone()
+            net.train()
+        pauses += time.time() - t_pause
     progress.close()
+    if accelerator.device.type == "cuda":
+        torch.cuda.synchronize()
     wall = time.time() - t0
+    throughput = None
+    if t_window is not None and global_step > window_start:
+        busy = time.time() - t_window - pauses
+        throughput = round((global_step - window_start) * samples_per_step / max(busy, 1e-9), 1)
 
-    skipped = int(accelerator.reduce(torch.tensor(skipped, device=accelerator.device), "sum").item())
     if skipped:
-        logger.warning(f"skipped {skipped} unreadable image read(s) while training {stage_name}",
+        logger.warning(f"skipped {skipped} unreadable image(s) in the training data of {stage_name}",
                        main_process_only=True)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        curve = [json.loads(line) for line in (log_dir / "metrics.jsonl").read_text().splitlines()]
+        curve = [c for c in curve if c["step"] <= global_step][-200:]
+        shipped = "ema" if ema is not None and metrics["psnr_ema"] > metrics["psnr_model"] else "model"
         summary = {
             "stage": stage_name, "model": args.model,
             "command": " ".join(["train_accelerate.py", *sys.argv[1:]]),
-            "steps": global_step, "world_size": accelerator.num_processes,
+            "device": device_name(accelerator.device),
+            "steps": global_step, "world_size": n,
             "batch_size_per_process": args.train_batch_size,
-            "gradient_accumulation_steps": args.gradient_accumulation_steps,
-            "loss": loss_name, "learning_rate": lr, "patch_size": args.patch_size or DEFAULT_PATCH[stage_name],
+            "gradient_accumulation_steps": accum, "samples_seen": global_step * samples_per_step,
+            "loss": loss_name, "learning_rate": lr, "ema_decay": args.ema_decay, "shipped_weights": shipped,
+            "patch_size": pairs.patch,
             "mixed_precision": accelerator.mixed_precision, "wall_seconds_this_run": round(wall, 1),
+            "samples_per_second": throughput,
             "skipped_images": skipped, "resumed_from": str(resume) if resume else None,
             "val": metrics,
+            "curve": [{k: c[k] for k in ("step", "samples", "psnr_model", "psnr_ema", "psnr_bicubic") if k in c}
+                      for c in curve],
         }
-        folder = save_model(unwrapped, args.output_dir, args.model, stage_name, extra={"training": summary})
+        folder = save_model(nets_to_validate[shipped], args.output_dir, args.model, stage_name,
+                            extra={"training": summary})
         (log_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
-        accelerator.print(f"saved {folder}  ({wall:.0f} s)")
+        accelerator.print(f"saved {folder}  ({wall:.0f} s, the {shipped} weights)")
     accelerator.wait_for_everyone()
-    accelerator.free_memory(net, optimizer, scheduler, loader)
+    accelerator.free_memory(net, optimizer, scheduler)
+
+
+def device_name(device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
 def main(argv=None):
@@ -364,7 +422,6 @@ def main(argv=None):
         log_with=args.report_to,
         project_config=ProjectConfiguration(project_dir=args.output_dir,
                                             logging_dir=args.logging_dir or str(Path(args.output_dir) / "logs")),
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
     )
     set_seed(args.seed, device_specific=True)  # different crops per process, same start weights (DDP syncs them)
     if args.report_to:

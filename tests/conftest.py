@@ -34,7 +34,7 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 CATS_TRAIN = SHARED_DATA / "cats" / "train"
 CATS_VAL = SHARED_DATA / "cats" / "val"
 
-from upscaler.models import MODELS  # noqa: E402
+from upscaler.models import FAMILIES  # noqa: E402
 from upscaler.stages import TWO_X_STAGES  # noqa: E402
 from upscaler.weights import save_model  # noqa: E402
 
@@ -53,10 +53,10 @@ def perturbed(net, scale=0.02, seed=0):
 def tiny_weights(tmp_path_factory):
     """A weights root with all eight networks, randomly perturbed, in the shipped layout."""
     root = tmp_path_factory.mktemp("weights")
-    for model, (two_x, eight_x) in MODELS.items():
+    for model, family in FAMILIES.items():
         for i, stage in enumerate(TWO_X_STAGES):
-            save_model(perturbed(two_x(), seed=i), root, model, stage)
-        save_model(perturbed(eight_x(), seed=9), root, model, "64to512")
+            save_model(perturbed(family.two_x(), seed=i), root, model, stage)
+        save_model(perturbed(family.eight_x(), seed=9), root, model, "64to512")
     return root
 
 

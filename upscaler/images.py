@@ -71,3 +71,17 @@ def display_mode(img: Image.Image) -> Image.Image:
 def classical_upscale(img: Image.Image, size, method=Image.BILINEAR) -> Image.Image:
     """The baseline beside the network: the same oriented image, resized classically."""
     return display_mode(oriented(img)).resize(size, method)
+
+
+def to_tensor(img: Image.Image):
+    """RGB PIL image -> 3xHxW float32 tensor in [0, 1]."""
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)
+
+
+def tensor_to_pil(x) -> Image.Image:
+    """1x3xHxW (or 3xHxW) tensor in [0, 1] -> RGB PIL image (rounded, clipped)."""
+    x = x[0] if x.dim() == 4 else x
+    return Image.fromarray((x.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy())

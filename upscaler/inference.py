@@ -15,16 +15,15 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .images import oriented
-from .models import from_model_range, to_model_range
+from .models import DEFAULT_MODEL, from_model_range, to_model_range
 from .stages import get_stage
 from .weights import load_model
 
-# CPU inference: channels_last memory format, and bf16 autocast for the default model on
-# CPUs with native bf16 (AMX or AVX-512-BF16). Chosen by benchmarks/speed.py (README
-# "Speed"): the fastest variant whose PSNR on cats/val moves by less than 0.05 dB
-# (bf16: -0.002 dB at 64->128, -0.001 dB at 64->512; 2.3x faster at 64->512). Without
-# native bf16 the same autocast is emulated and slower, so those CPUs stay in fp32.
-# The seed model stays fp32: its bf16 quality was not measured.
+# CPU inference: channels_last memory format, and bf16 autocast for networks that list
+# bfloat16 in ``reduced_dtypes`` on CPUs with native bf16 (AMX or AVX-512-BF16). Chosen by
+# benchmarks/speed.py (README "Speed"): the fastest variant whose PSNR on cats/val moves
+# by less than 0.05 dB. Without native bf16 the same autocast is emulated and slower, so
+# those CPUs stay in fp32.
 CPU_CHANNELS_LAST = True
 
 
@@ -45,16 +44,21 @@ def pick_device(device=None) -> torch.device:
 DTYPES = ("float32", "bfloat16", "float16")
 
 
-def pick_dtype(device: torch.device, dtype=None, model: str = "default") -> torch.dtype:
+def pick_dtype(device: torch.device, dtype=None, net=None) -> torch.dtype:
+    """An explicit dtype (name or torch.dtype) wins; otherwise the fastest one the network
+    lists as safe (``net.reduced_dtypes``) that the device runs natively, else float32."""
     if isinstance(dtype, str):
         if dtype not in DTYPES:
             raise ValueError(f"dtype {dtype!r}: use {', '.join(DTYPES)}")
         return getattr(torch, dtype)
     if dtype is not None:
         return dtype
+    safe = getattr(net, "reduced_dtypes", ())
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if model == "default" and cpu_has_native_bf16() else torch.float32
+        if "bfloat16" in safe and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float16 if "float16" in safe else torch.float32
+    return torch.bfloat16 if "bfloat16" in safe and cpu_has_native_bf16() else torch.float32
 
 
 # ------------------------------------------------------------------ PIL <-> tensor
@@ -100,12 +104,6 @@ def _from_working(a: np.ndarray, alpha, kind: str) -> Image.Image:
     return out
 
 
-def tensor_to_pil(x: torch.Tensor) -> Image.Image:
-    """1x3xHxW (or 3xHxW) tensor in [0, 1] -> RGB PIL image (rounded, clipped)."""
-    x = x[0] if x.dim() == 4 else x
-    return Image.fromarray((x.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy())
-
-
 # ------------------------------------------------------------------------ Upscaler
 class Upscaler:
     """A loaded network plus everything needed to apply it to real images.
@@ -115,27 +113,25 @@ class Upscaler:
     network's ``size_multiple`` so stride-2 networks see the same pixel grid per tile.
     """
 
-    def __init__(self, net, model="default", stage="64to128", device=None, dtype=None,
-                 channels_last=None, tile=None, tile_pad=None, self_ensemble=False, source=""):
-        self.model, self.stage, self.source = model, stage, source
+    def __init__(self, net, stage, device=None, dtype=None, channels_last=None, tile=None, tile_pad=None,
+                 self_ensemble=False, model=None, source=""):
+        self.stage = get_stage(stage)
+        self.model, self.source = model or type(net).__name__, source  # labels, for people
         self.device = pick_device(device)
-        self.dtype = pick_dtype(self.device, dtype, model)
+        self.dtype = pick_dtype(self.device, dtype, net)
         self.channels_last = CPU_CHANNELS_LAST if channels_last is None else channels_last
         self.factor = net.factor
         self.multiple = net.size_multiple
-        # Tiles bound memory: an 8x tile of 128 input px is 1024x1024 out.
-        default_tile = 128 if self.factor == 8 else 384
-        m = self.multiple
-        self.tile = _round_up(default_tile if tile is None else tile, m)
-        rf = 40 if model == "seed" else 16  # receptive field (input pixels), rounded up
-        self.tile_pad = _round_up(rf if tile_pad is None else tile_pad, m)
+        m = self.multiple  # tiles bound memory; they overlap by the receptive field
+        self.tile = _round_up(net.default_tile if tile is None else tile, m)
+        self.tile_pad = _round_up(net.receptive_field if tile_pad is None else tile_pad, m)
         self.self_ensemble = self_ensemble
         self.net = net.eval().to(self.device)
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
 
     def __repr__(self):
-        return (f"Upscaler(model={self.model!r}, stage={self.stage!r}, x{self.factor}, "
+        return (f"Upscaler(model={self.model!r}, stage={self.stage.name!r}, x{self.factor}, "
                 f"device={self.device}, dtype={self.dtype}, source={self.source!r})")
 
     # -- tensors ---------------------------------------------------------------
@@ -231,20 +227,20 @@ def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
 @functools.lru_cache(maxsize=16)
 def _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemble, tile):
     net, source = load_model(model, stage, weights, repo_id, revision)
-    return Upscaler(net, model, stage, device=device, dtype=dtype,
-                    self_ensemble=self_ensemble, tile=tile, source=source)
+    return Upscaler(net, stage, device=device, dtype=dtype, self_ensemble=self_ensemble, tile=tile,
+                    model=model, source=source)
 
 
-def load_upscaler(stage: str, model: str = "default", weights=None, repo_id=None, revision=None,
+def load_upscaler(stage, model: str = DEFAULT_MODEL, weights=None, repo_id=None, revision=None,
                   device=None, dtype=None, self_ensemble: bool = False, tile=None) -> Upscaler:
     """The public entry point: a callable ``PIL.Image -> PIL.Image`` for one stage.
 
-    stage: "64to128", "128to256", "256to512" (x2) or "64to512" (x8).
-    model: "default" or "seed" (the reference reproduction).
+    stage: "64to128", "128to256", "256to512" (x2) or "64to512" (x8), or a Stage.
+    model: a family of ``upscaler.models.FAMILIES``.
     weights: a local folder in the weights layout; repo_id/revision: a Hub model repo;
     neither: the bundled ``weights/``. Loaded once per argument set and cached.
     """
-    get_stage(stage)
+    stage = get_stage(stage)
     weights = os.fspath(weights) if weights is not None else None
     dtype = str(dtype).replace("torch.", "") if dtype is not None else None
     device = str(device) if device is not None else None

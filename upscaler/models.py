@@ -33,26 +33,53 @@ Two families, each with a 2x network and an 8x stack of three of them:
   F=32, n=4: within 0.1 dB of the 3x larger net at a third of its time, and inside the
   30 ms goal for a 64->512 upscale on a 2-core CPU.
 
-Every class states what a caller must know (spandrel-style): ``factor``,
-``size_multiple`` (input sides are padded up to it) and ``value_range``.
+Every class describes itself (spandrel-style), and callers read these instead of
+comparing model names: ``factor``, ``size_multiple`` (input sides are padded up to it),
+``value_range``, ``receptive_field`` (input pixels each side that reach an output pixel:
+the overlap tiles need), ``default_tile``, ``reduced_dtypes`` (the lower precisions whose
+PSNR was measured within 0.05 dB of float32) and ``loss`` (its training recipe's loss).
+
+``FAMILIES`` is the one table of model families: adding one is a new class pair plus
+one ``register`` line.
 All of them save and load through ``PyTorchModelHubMixin``: ``config.json`` holds the
 constructor's arguments, ``model.safetensors`` the weights.
 """
+import dataclasses
+import inspect
+
 import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from .stages import STACK_STAGE, Stage, get_stage
+
 HUB_TAGS = ["image-upscaling", "super-resolution", "pytorch"]
 
 
+class Describes:
+    """What a network tells its callers. Subclasses override what differs."""
+
+    factor: int = 2
+    size_multiple: int = 1              # input sides are padded up to a multiple of this
+    value_range = (0.0, 1.0)            # what the network reads and writes
+    receptive_field: int = 16           # input pixels each side, rounded up: tiles overlap this much
+    default_tile: int = 384             # input-side tile that bounds memory (0 = whole image)
+    reduced_dtypes: tuple = ()          # "bfloat16" / "float16": measured within 0.05 dB of float32
+    loss: str = "l1"                    # the training recipe's loss
+
+
 # --------------------------------------------------------------------------- seed
-class Upsampler(nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
+class Upsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
     """Upsampler by a factor of 2 (the reference design, layer for layer)."""
 
-    factor = 2
     size_multiple = 4
     value_range = (-1.0, 1.0)
+    receptive_field = 20  # measured reach of an output pixel: 18 input pixels (tests/test_models.py)
+    # On an H200, bf16 and fp16 moved cats/val PSNR by at most 0.02 dB (issue 9); on the
+    # CPU see benchmarks/speed.py.
+    reduced_dtypes = ("bfloat16", "float16")
+    loss = "mse"  # the reference's recipe
 
     def __init__(self):
         super().__init__()
@@ -81,41 +108,8 @@ class Upsampler(nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
         return self.fw(x)
 
 
-class Upsampler8x(nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
-    """Upsampler by a factor of 8: the three 2x stages stacked (reference design).
-
-    The seed's ``load_checkpoints`` read three pickled ``.pt`` files; here
-    ``from_stages`` takes three loaded ``Upsampler`` s instead (safetensors only).
-    """
-
-    factor = 8
-    size_multiple = 4  # the first stage's requirement; later stages get 2x, 4x that
-    value_range = (-1.0, 1.0)
-
-    def __init__(self):
-        super().__init__()
-        self.upsample_64 = Upsampler()
-        self.upsample_128 = Upsampler()
-        self.upsample_256 = Upsampler()
-
-    @classmethod
-    def from_stages(cls, s64: Upsampler, s128: Upsampler, s256: Upsampler) -> "Upsampler8x":
-        return _load_stages(cls(), s64, s128, s256)
-
-    def forward(self, x):
-        return self.upsample_256(self.upsample_128(self.upsample_64(x)))
-
-
-def _load_stages(stack, s64, s128, s256):
-    """Copy three trained 2x stages into an 8x stack (strict: the shapes must match)."""
-    stack.upsample_64.load_state_dict(s64.state_dict())
-    stack.upsample_128.load_state_dict(s128.state_dict())
-    stack.upsample_256.load_state_dict(s256.state_dict())
-    return stack
-
-
 # ------------------------------------------------------------------------ default
-class ResidualUpsampler(nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
+class ResidualUpsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
     """2x upsampler: a plain conv stack at input resolution -> pixel-shuffle -> added
     to a bilinear upsampling of the input.
 
@@ -124,9 +118,9 @@ class ResidualUpsampler(nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
     network *is* bilinear interpolation and training only ever adds detail.
     """
 
-    factor = 2
-    size_multiple = 1
-    value_range = (0.0, 1.0)
+    receptive_field = 8  # 6 convolutions of 3x3 reach 6 input pixels (tests/test_models.py), +margin
+    reduced_dtypes = ("bfloat16", "float16")  # bf16: -0.002 dB on cats/val (benchmarks/speed.py)
+    loss = "l1"
 
     def __init__(self, num_features: int = 32, num_convs: int = 4):
         super().__init__()
@@ -144,45 +138,110 @@ class ResidualUpsampler(nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
         return base + self.shuffle(self.body(x))
 
 
-class ResidualUpsampler8x(nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
-    """Upsampler by a factor of 8: three ``ResidualUpsampler`` s stacked, fine-tuned."""
+# ------------------------------------------------------------------- the 8x stack
+class Stack8x(Describes, nn.Module):
+    """Three 2x networks of one class, applied in turn: the 8x network that is then
+    fine-tuned end to end. Subclasses name ``stage_class`` and pass its arguments up;
+    every description is derived from the stage's."""
 
+    stage_class: type
     factor = 8
-    size_multiple = 1
-    value_range = (0.0, 1.0)
 
-    def __init__(self, num_features: int = 32, num_convs: int = 4):
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        st = cls.stage_class
+        # later stages see 2x and 4x the input grid: the first stage's multiple suffices
+        cls.size_multiple, cls.value_range = st.size_multiple, st.value_range
+        cls.reduced_dtypes, cls.loss = st.reduced_dtypes, st.loss
+        # a pixel's reach in input pixels: rf + rf/2 + rf/4 of the three stages
+        cls.receptive_field = -(-st.receptive_field * 7 // 4)
+        cls.default_tile = 128  # an 8x tile of 128 input px is 1024x1024 out
+
+    def __init__(self, **stage_kwargs):
         super().__init__()
-        self.upsample_64 = ResidualUpsampler(num_features, num_convs)
-        self.upsample_128 = ResidualUpsampler(num_features, num_convs)
-        self.upsample_256 = ResidualUpsampler(num_features, num_convs)
+        self.upsample_64 = self.stage_class(**stage_kwargs)
+        self.upsample_128 = self.stage_class(**stage_kwargs)
+        self.upsample_256 = self.stage_class(**stage_kwargs)
 
     @classmethod
-    def from_stages(cls, s64, s128, s256) -> "ResidualUpsampler8x":
-        config = getattr(s64, "_hub_mixin_config", None) or {}  # the stages' size, e.g. 32 features
-        return _load_stages(cls(**config), s64, s128, s256)
+    def from_stages(cls, s64, s128, s256):
+        """An 8x stack holding copies of three trained 2x stages (strict: shapes must match)."""
+        # the stages' constructor arguments (e.g. 32 features), without config.json's extras
+        params = inspect.signature(cls.stage_class.__init__).parameters
+        config = {k: v for k, v in (getattr(s64, "_hub_mixin_config", None) or {}).items() if k in params}
+        stack = cls(**config)
+        stack.upsample_64.load_state_dict(s64.state_dict())
+        stack.upsample_128.load_state_dict(s128.state_dict())
+        stack.upsample_256.load_state_dict(s256.state_dict())
+        return stack
 
     def forward(self, x):
         return self.upsample_256(self.upsample_128(self.upsample_64(x)))
 
 
+class Upsampler8x(Stack8x, PyTorchModelHubMixin, tags=HUB_TAGS):
+    """The reference's 8x network: three ``Upsampler`` s. The seed's ``load_checkpoints``
+    read three pickled ``.pt`` files; here ``from_stages`` takes three loaded
+    ``Upsampler`` s instead (safetensors only)."""
+
+    stage_class = Upsampler
+
+    def __init__(self):
+        super().__init__()
+
+
+class ResidualUpsampler8x(Stack8x, PyTorchModelHubMixin, tags=HUB_TAGS):
+    """Three ``ResidualUpsampler`` s stacked, fine-tuned end to end."""
+
+    stage_class = ResidualUpsampler
+
+    def __init__(self, num_features: int = 32, num_convs: int = 4):
+        super().__init__(num_features=num_features, num_convs=num_convs)
+
+
 # ---------------------------------------------------------------------- registry
-# model name -> (2x class, 8x class)
-MODELS = {
-    "default": (ResidualUpsampler, ResidualUpsampler8x),
-    "seed": (Upsampler, Upsampler8x),
-}
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """A model family: a 2x network class and its 8x stack, with what a user is told."""
+
+    name: str
+    two_x: type
+    eight_x: type
+    label: str          # how the demo names it
+    description: str    # one line: what it is and why it is there
+
+    def architecture(self, stage: "str | Stage") -> type:
+        """The class that serves ``stage`` for this family."""
+        return self.eight_x if get_stage(stage).name == STACK_STAGE else self.two_x
 
 
-def model_class(model: str, stage: str):
-    """The class that serves ``stage`` ("64to128" ... "64to512") for ``model``."""
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-    two_x, eight_x = MODELS[model]
-    from .stages import STACK_STAGE, get_stage
+FAMILIES: dict[str, Family] = {}
 
-    get_stage(stage)  # validates the name
-    return eight_x if stage == STACK_STAGE else two_x
+
+def register(family: Family) -> Family:
+    FAMILIES[family.name] = family
+    return family
+
+
+DEFAULT_MODEL = register(Family(
+    "default", ResidualUpsampler, ResidualUpsampler8x, "default",
+    "Residual pixel-shuffle CNN (42k parameters a stage): our recommended model.")).name
+register(Family(
+    "seed", Upsampler, Upsampler8x, "seed reproduction",
+    "The reference design, layer for layer, trained with its recipe: kept to show what the "
+    "original design achieves."))
+
+
+def get_family(model: str) -> Family:
+    try:
+        return FAMILIES[model]
+    except KeyError:
+        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(FAMILIES)}") from None
+
+
+def model_class(model: str, stage) -> type:
+    """The class that serves ``stage`` ("64to128" ... "64to512", or a Stage) for ``model``."""
+    return get_family(model).architecture(stage)
 
 
 def to_model_range(x: torch.Tensor, net) -> torch.Tensor:

@@ -31,8 +31,11 @@ TWO_X_STAGES = ("64to128", "128to256", "256to512")  # in the order they are stac
 STACK_STAGE = "64to512"
 
 
-def get_stage(name: str) -> Stage:
+def get_stage(name: "str | Stage") -> Stage:
+    """A stage by name (a Stage passes through): the one place stage names are checked."""
+    if isinstance(name, Stage):
+        return name
     try:
         return STAGES[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ValueError(f"unknown stage {name!r}; choose one of {', '.join(STAGES)}") from None

@@ -57,9 +57,9 @@ def fetch_from_hub(repo_id: str, model: str, stage: str, revision: str | None = 
     return Path(paths[1]).parent
 
 
-def resolve_weights(model: str, stage: str, weights=None, repo_id=None, revision=None) -> tuple[Path, str]:
+def resolve_weights(model: str, stage, weights=None, repo_id=None, revision=None) -> tuple[Path, str]:
     """-> (folder with config.json + model.safetensors, a human-readable source)."""
-    get_stage(stage)
+    stage = get_stage(stage).name
     if weights is not None and repo_id is not None:
         raise ValueError("give either weights (a local folder) or repo_id, not both")
     if repo_id is not None:
@@ -74,8 +74,9 @@ def resolve_weights(model: str, stage: str, weights=None, repo_id=None, revision
     return root / model / stage, source
 
 
-def load_model(model: str, stage: str, weights=None, repo_id=None, revision=None, map_location="cpu"):
+def load_model(model: str, stage, weights=None, repo_id=None, revision=None, map_location="cpu"):
     """Load one network, strictly, from safetensors. Returns ``(net.eval(), source)``."""
+    stage = get_stage(stage).name
     folder, source = resolve_weights(model, stage, weights, repo_id, revision)
     cls = model_class(model, stage)
     weights_file = folder / WEIGHTS_NAME
