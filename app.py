@@ -1,6 +1,7 @@
 """The Gradio demo (also a Hugging Face Space): bilinear vs. learned, side by side.
 
-UI only: every piece of logic lives in the ``upscaler`` package.
+UI wiring only: the logic (weights policy, limits, upscaling, scoring) lives in the
+``upscaler`` package.
 
     python app.py                        # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / _PORT)
 
@@ -27,21 +28,19 @@ import gradio as gr
 import torch
 from PIL import Image
 
-from upscaler.data import eval_pair
-from upscaler.images import ImageRejected, classical_upscale, display_mode, open_checked, oriented
+from upscaler.images import DEFAULT_MAX_PIXELS, ImageRejected, check_output_size, classical_upscale, display_mode, open_checked, oriented
 from upscaler.inference import DTYPES, Upscaler, pick_device
 from upscaler.metrics import psnr_ssim
+from upscaler.models import DEFAULT_MODEL, FAMILIES
+from upscaler.protocol import eval_pair
 from upscaler.stages import STAGES
-from upscaler.weights import WeightsError, bundled_weights_dir, fetch_from_hub, load_model
+from upscaler.weights import DEFAULT_REPO_ID, DEFAULT_REVISION, load_serving
 
 log = logging.getLogger("app")
 
-REPO_ID = os.environ.get("UPSCALER_REPO_ID", "image-upscaler/cat-upscaler")
-REVISION = os.environ.get("UPSCALER_REVISION", "v1")
-MODELS = {"default": "default", "seed reproduction": "seed"}
 # Limits that fit a 2-vCPU / 16 GB Space: at most 4096x4096 pixels out, whatever the stage.
 MAX_OUTPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_OUTPUT_PIXELS", 4096 * 4096))
-MAX_INPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_INPUT_PIXELS", 40_000_000))  # Compare only shrinks
+MAX_INPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_INPUT_PIXELS", DEFAULT_MAX_PIXELS))  # Compare only shrinks
 MAX_FILE_SIZE = os.environ.get("UPSCALER_MAX_FILE_SIZE", "20mb")
 CONCURRENCY = int(os.environ.get("UPSCALER_CONCURRENCY", 1))  # jobs at once, both endpoints together
 MAX_QUEUE = int(os.environ.get("UPSCALER_MAX_QUEUE", 24))
@@ -93,46 +92,13 @@ def _saved(img: Image.Image, folder: Path, name: str) -> str:
 
 # ------------------------------------------------------------------ weights, once
 def load_all():
-    """-> ({(model, stage): Upscaler}, message about where the weights came from)."""
+    """-> ({(model, stage name): Upscaler}, message about where the weights came from)."""
     device = pick_device()
-    hub_ok, problems, upscalers = True, [], {}
-    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-    for model in MODELS.values():
-        for stage in STAGES:
-            net = None
-            if REPO_ID and hub_ok and not offline:
-                try:
-                    folder = fetch_from_hub(REPO_ID, model, stage, REVISION)
-                    net, source = load_model(model, stage, weights=folder.parent.parent)
-                except WeightsError as e:  # downloaded, but does not load strictly
-                    problems.append(str(e))
-                except Exception as e:  # unreachable, missing repo or file
-                    problems.append(f"{type(e).__name__}: {e}")
-                    hub_ok = False  # don't wait for the network eight times
-            if net is None:
-                try:
-                    net, _ = load_model(model, stage, weights=bundled_weights_dir())
-                    source = f"bundled:{bundled_weights_dir().name}/"
-                except WeightsError as e:  # start anyway; this model/stage answers with the reason
-                    problems.append(str(e))
-                    log.error("no usable weights for %s/%s: %s", model, stage, e)
-                    continue
-            upscalers[model, stage] = Upscaler(net, model, stage, device=device, dtype=DTYPE, source=source)
-    sources = sorted({u.source for u in upscalers.values()})
-    missing = len(MODELS) * len(STAGES) - len(upscalers)
-    if missing:
-        msg = f"{missing} network(s) have no usable weights and will refuse requests ({problems[-1][:200]})."
-    elif offline:
-        msg = "Offline (HF_HUB_OFFLINE=1): serving the bundled weights."
-    elif not REPO_ID:
-        msg = "No Hub repo configured: serving the bundled weights."
-    elif problems:
-        msg = (f"Could not use the Hub weights ({REPO_ID}@{REVISION}): {problems[0][:200]}. "
-               f"Serving the bundled weights instead.")
-    else:
-        msg = f"Weights from the Hub: {REPO_ID}@{REVISION}."
-    log.warning("%s sources: %s", msg, sources)
-    return upscalers, f"{msg} Device: {device}."
+    nets, sources, message = load_serving(FAMILIES, STAGES, DEFAULT_REPO_ID, DEFAULT_REVISION)
+    upscalers = {key: Upscaler(net, key[1], device=device, dtype=DTYPE, model=key[0], source=sources[key])
+                 for key, net in nets.items()}
+    log.warning("%s sources: %s", message, sorted(set(sources.values())))
+    return upscalers, f"{message} Device: {device}."
 
 
 UPSCALERS, WEIGHTS_MESSAGE = load_all()
@@ -144,9 +110,9 @@ def _check(image, stage, model):
         raise gr.Error("Upload an image first.")
     if stage not in STAGES:
         raise gr.Error(f"Unknown stage {stage!r}: use one of {', '.join(STAGES)}.")
-    model = MODELS.get(model, model)
-    if model not in MODELS.values():
-        raise gr.Error(f"Unknown model {model!r}: use 'default' or 'seed'.")
+    model = {f.label: name for name, f in FAMILIES.items()}.get(model, model)  # a label is accepted too
+    if model not in FAMILIES:
+        raise gr.Error(f"Unknown model {model!r}: use one of {', '.join(FAMILIES)}.")
     if (model, stage) not in UPSCALERS:
         raise gr.Error(f"The {model} model has no usable weights for {stage} on this server.")
     return STAGES[stage], model
@@ -177,14 +143,14 @@ def _guarded(fn):
 
 @gpu
 @_guarded
-def upscale(image, stage="64to128", model="default", progress=gr.Progress()):
+def upscale(image, stage="64to128", model=DEFAULT_MODEL, progress=gr.Progress()):
     """Upscale the whole image by the stage's factor: (bilinear, learned) and the learned PNG."""
     st, model = _check(image, stage, model)
     img = oriented(_open(image))  # transposed once here; later calls find no EXIF rotation left
-    w, h = img.size
-    if w * h * st.factor ** 2 > MAX_OUTPUT_PIXELS:
-        raise gr.Error(f"{w}x{h} upscaled x{st.factor} would be {w * st.factor}x{h * st.factor}; the limit is "
-                       f"{MAX_OUTPUT_PIXELS / 1e6:.1f} megapixels out. Use a smaller image or a 2x stage.")
+    try:
+        check_output_size(img.size, st.factor, MAX_OUTPUT_PIXELS)
+    except ImageRejected as e:
+        raise gr.Error(f"{e}. Use a smaller image or a 2x stage.") from None
     up = UPSCALERS[model, stage]
     with torch.inference_mode():
         learned = up(img, progress=lambda i, n: progress(i / n, desc=f"tile {i}/{n}"))
@@ -198,7 +164,7 @@ def upscale(image, stage="64to128", model="default", progress=gr.Progress()):
 
 @gpu
 @_guarded
-def compare(image, stage="64to128", model="default"):
+def compare(image, stage="64to128", model=DEFAULT_MODEL):
     """The reference's figure, live: centre square as ground truth at the stage's output size,
     downscaled to its input size, upscaled back; bilinear, learned and truth with PSNR/SSIM."""
     st, model = _check(image, stage, model)
@@ -220,7 +186,7 @@ def compare(image, stage="64to128", model="default"):
 
 # ---------------------------------------------------------------------------- page
 STAGE_CHOICES = [(s.label, s.name) for s in STAGES.values()]
-MODEL_CHOICES = [(label, value) for label, value in MODELS.items()]
+MODEL_CHOICES = [(f.label, name) for name, f in FAMILIES.items()]
 
 
 class CheckedImage(gr.Image):
@@ -258,7 +224,7 @@ def build_demo():
                 image = CheckedImage(label="your image", type="filepath", image_mode=None, format="png",
                                      sources=["upload", "clipboard"], elem_id="input-image")
                 stage = gr.Radio(STAGE_CHOICES, value="64to128", label="stage")
-                model = gr.Radio(MODEL_CHOICES, value="default", label="model")
+                model = gr.Radio(MODEL_CHOICES, value=DEFAULT_MODEL, label="model")
                 if examples:
                     gr.Examples(examples, inputs=[image], label="examples (cats from the validation set)")
             with gr.Column(scale=2):

@@ -3,7 +3,8 @@
 It speaks just enough of the Hub's HTTP API for the real huggingface_hub client:
 ``hf_hub_download`` (HEAD/GET /<repo>/resolve/<rev>/<path>), ``create_repo``,
 ``create_branch`` and ``upload_folder`` (preupload says "regular", so files arrive
-inline in the NDJSON commit). Point a process at it with HF_ENDPOINT=<url>.
+inline in the NDJSON commit), and, for ``datasets.load_dataset`` of a dataset repo, the
+repo info, tree and paths-info calls. Point a process at it with HF_ENDPOINT=<url>.
 
     python tests/hub_server.py --port 8765   # standalone, for trying things by hand
 """
@@ -81,8 +82,49 @@ def make_handler(hub: Hub, base_url_holder: list):
                     self.rfile.readline()
             return self.rfile.read(int(self.headers.get("Content-Length", 0)))
 
+        def _api_get(self, parts):
+            """GET /api/datasets/<ns>/<name>/revision/<rev> and .../tree/<rev>[/<path>]"""
+            repo_id, action = f"{parts[2]}/{parts[3]}", parts[4] if len(parts) > 4 else "revision"
+            revision = parts[5] if len(parts) > 5 else "main"
+            sha, tree = hub.resolve(repo_id, revision)
+            if sha is None:
+                return self._json(404, {"error": "Repository not found"}, {"X-Error-Code": "RepositoryNotFound"})
+            if tree is None:
+                return self._json(404, {"error": "Revision not found"}, {"X-Error-Code": "RevisionNotFound"})
+            if action == "revision":
+                return self._json(200, {"id": repo_id, "sha": sha, "private": False, "disabled": False,
+                                        "gated": False, "tags": [], "lastModified": "2026-01-01T00:00:00.000Z",
+                                        "siblings": [{"rfilename": p} for p in sorted(tree)]})
+            if action == "tree":
+                prefix = "/".join(parts[6:])
+                return self._json(200, self._entries(tree, prefix, recursive="recursive=true" in self.path.lower()))
+            return self._json(404, {"error": f"not implemented: GET {self.path}"})
+
+        @staticmethod
+        def _entries(tree, prefix, recursive):
+            base = f"{prefix}/" if prefix else ""
+            out, dirs = [], set()
+            for path in sorted(tree):
+                if not path.startswith(base):
+                    continue
+                rest = path[len(base):].split("/")
+                for depth in range(1, len(rest)):
+                    d = base + "/".join(rest[:depth])
+                    if (recursive or depth == 1) and d not in dirs:
+                        dirs.add(d)
+                        out.append({"type": "directory", "path": d, "oid": "0" * 40})
+                if recursive or len(rest) == 1:
+                    data = tree[path]
+                    out.append({"type": "file", "path": path, "size": len(data),
+                                "oid": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()})
+            return out
+
         def _resolve_file(self):
             parts = unquote(urlparse(self.path).path).strip("/").split("/")
+            if parts[:2] == ["api", "datasets"] and self.command == "GET":
+                return self._api_get(parts)
+            if parts and parts[0] in ("datasets", "spaces"):  # /datasets/<ns>/<name>/resolve/...
+                parts = parts[1:]
             if "resolve" not in parts:
                 return self._json(404, {"error": "not found"})
             i = parts.index("resolve")
@@ -149,6 +191,14 @@ def make_handler(hub: Hub, base_url_holder: list):
                     sha = hub.commit(repo_id, revision, files, deleted)
                     return self._json(200, {"commitUrl": f"{base_url_holder[0]}/{repo_id}/commit/{sha}",
                                             "commitOid": sha, "pullRequestUrl": None})
+                if action == "paths-info":
+                    from urllib.parse import parse_qs
+
+                    form = parse_qs(body.decode())
+                    wanted = form.get("paths", [])
+                    sha, tree = hub.resolve(repo_id, revision)
+                    entries = self._entries(tree, "", recursive=True)
+                    return self._json(200, [e for e in entries if e["path"] in wanted])
                 if action == "branch":
                     hub.tag(repo_id, revision, json.loads(body or b"{}").get("startingPoint") or "main")
                     return self._json(200, {})

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from apphelpers import app_log, running_app
+from helpers import app_log, running_app
 from conftest import ROOT
 from hub_server import serve
 

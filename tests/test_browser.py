@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from apphelpers import running_app
+from helpers import running_app
 from conftest import ROOT
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

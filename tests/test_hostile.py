@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import hostile_files
-from apphelpers import app_log, running_app
+from helpers import app_log, running_app
 from conftest import ROOT
 
 EXAMPLE = str(ROOT / "examples" / "cat.4093.jpg")

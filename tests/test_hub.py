@@ -8,7 +8,10 @@ import pytest
 
 from conftest import ROOT
 from hub_server import serve
-from test_train import ACCELERATE, common, run
+from helpers import ACCELERATE
+from helpers import train_args as common
+
+pytestmark = pytest.mark.slow  # subprocesses and a server
 
 LOAD = r"""
 import sys

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from upscaler.inference import Upscaler, load_upscaler
-from upscaler.models import MODELS
+from upscaler.models import FAMILIES
 from upscaler.stages import STAGES
 from upscaler.weights import WeightsError
 
@@ -18,7 +18,7 @@ def photo():
     return Image.open(sorted(CATS_VAL.glob("*.jpg"))[0]).convert("RGB")
 
 
-@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("model", list(FAMILIES))
 @pytest.mark.parametrize("stage", list(STAGES))
 @pytest.mark.parametrize("size", [(1, 1), (3, 2), (37, 21), (64, 64)])
 def test_any_size_any_stage(tiny_weights, model, stage, size):
@@ -93,13 +93,14 @@ def test_animated_gif_uses_the_first_frame(tiny_weights):
     assert out.size == (16, 16) and r > 200 and g < 60
 
 
-@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("model", list(FAMILIES))
 @pytest.mark.parametrize("eight", [False, True])
 def test_tiled_equals_untiled(model, eight, photo):
-    net = perturbed(MODELS[model][1 if eight else 0]())
+    net = perturbed(FAMILIES[model].eight_x() if eight else FAMILIES[model].two_x())
+    stage = "64to512" if eight else "64to128"
     x = torch.from_numpy(np.asarray(photo.resize((75, 61)), np.float32) / 255).permute(2, 0, 1)[None]
-    whole = Upscaler(net, model, "x", tile=0, dtype="float32").upscale_tensor(x)
-    tiled = Upscaler(net, model, "x", tile=24, dtype="float32").upscale_tensor(x)
+    whole = Upscaler(net, stage, tile=0, dtype="float32").upscale_tensor(x)
+    tiled = Upscaler(net, stage, tile=24, dtype="float32").upscale_tensor(x)
     assert tiled.shape == whole.shape == (1, 3, 61 * net.factor, 75 * net.factor)
     assert (tiled - whole).abs().max() < 2e-3
     assert whole.std() > 0.01  # an output that varies with the image, not a constant
@@ -107,16 +108,16 @@ def test_tiled_equals_untiled(model, eight, photo):
 
 def test_tiles_report_progress(tiny_weights):
     seen = []
-    up = Upscaler(perturbed(MODELS["default"][0]()), tile=16)
+    up = Upscaler(perturbed(FAMILIES["default"].two_x()), "64to128", tile=16)
     up(Image.new("RGB", (40, 20)), progress=lambda i, n: seen.append((i, n)))
     assert seen[-1] == (6, 6) and len(seen) == 6
 
 
 def test_self_ensemble_is_close_to_the_plain_output(photo):
-    net = perturbed(MODELS["default"][0](), scale=0.005)
+    net = perturbed(FAMILIES["default"].two_x(), scale=0.005)
     x = torch.from_numpy(np.asarray(photo.resize((40, 30)), np.float32) / 255).permute(2, 0, 1)[None]
-    plain = Upscaler(net, dtype="float32").upscale_tensor(x)
-    ens = Upscaler(net, self_ensemble=True, dtype="float32").upscale_tensor(x)
+    plain = Upscaler(net, "64to128", dtype="float32").upscale_tensor(x)
+    ens = Upscaler(net, "64to128", self_ensemble=True, dtype="float32").upscale_tensor(x)
     assert ens.shape == plain.shape
     assert 0 < (ens - plain).abs().mean() < 0.02
 
@@ -130,12 +131,21 @@ def test_bf16_on_cpu_runs(tiny_weights, photo):
     assert diff.mean() < 2
 
 
-def test_default_dtype_follows_the_cpu(tiny_weights):
+@pytest.mark.parametrize("model", list(FAMILIES))
+def test_default_dtype_follows_the_device_and_the_network(tiny_weights, model):
+    """Reduced precision only where the network lists it as measured-safe and the device
+    runs it natively (CPU: AMX / AVX-512-BF16; CUDA: bf16 where supported, else fp16)."""
     from upscaler.inference import cpu_has_native_bf16
 
-    want = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
-    assert load_upscaler("64to128", weights=tiny_weights).dtype == want
-    assert load_upscaler("64to128", model="seed", weights=tiny_weights).dtype == torch.float32
+    up = load_upscaler("64to128", model=model, weights=tiny_weights)
+    safe = FAMILIES[model].two_x.reduced_dtypes
+    if up.device.type == "cuda":
+        bf16 = "bfloat16" in safe and torch.cuda.is_bf16_supported()
+        want = torch.bfloat16 if bf16 else torch.float16 if "float16" in safe else torch.float32
+    else:
+        want = torch.bfloat16 if "bfloat16" in safe and cpu_has_native_bf16() else torch.float32
+    assert up.dtype == want
+    assert load_upscaler("64to128", model=model, weights=tiny_weights, dtype="float32").dtype == torch.float32
 
 
 def test_missing_weights_are_a_clear_error(tmp_path):

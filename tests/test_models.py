@@ -3,14 +3,14 @@ import json
 import pytest
 import torch
 
-from upscaler.models import MODELS, ResidualUpsampler, Upsampler, Upsampler8x, model_class
+from upscaler.models import FAMILIES, ResidualUpsampler, Upsampler, Upsampler8x, model_class
 from upscaler.stages import STAGES, TWO_X_STAGES
 from upscaler.weights import WeightsError, load_model, save_model
 
 from conftest import perturbed
 
 
-@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("model", list(FAMILIES))
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_every_stage_upscales_its_training_size(model, stage):
     st = STAGES[stage]
@@ -38,7 +38,7 @@ def test_default_starts_as_bilinear():
     assert torch.allclose(y, ref)
 
 
-@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("model", list(FAMILIES))
 @pytest.mark.parametrize("stage", ["64to128", "64to512"])
 def test_save_load_round_trip_through_the_mixin(tmp_path, model, stage):
     net = perturbed(model_class(model, stage)())
@@ -61,7 +61,7 @@ def test_default_config_round_trips_its_size(tmp_path):
 
 def test_8x_stack_is_built_from_the_three_stages():
     parts = [perturbed(ResidualUpsampler(), seed=i) for i in range(3)]
-    stack = MODELS["default"][1].from_stages(*parts)
+    stack = FAMILIES["default"].eight_x.from_stages(*parts)
     x = torch.rand(1, 3, 8, 8)
     with torch.no_grad():
         assert torch.allclose(stack(x), parts[2](parts[1](parts[0](x))))
@@ -96,6 +96,35 @@ def test_unknown_names_are_clear():
         model_class("default", "32to64")
     with pytest.raises(ValueError, match="unknown model"):
         model_class("esrgan", "64to128")
+
+
+@pytest.mark.parametrize("model", list(FAMILIES))
+@pytest.mark.parametrize("eight", [False, True])
+def test_receptive_field_covers_the_real_reach(model, eight):
+    """The overlap tiles get (``receptive_field``) is at least how far an output pixel
+    really looks: the input pixels with a non-zero gradient."""
+    family = FAMILIES[model]
+    net = perturbed((family.eight_x if eight else family.two_x)(), scale=0.1).eval()
+    x = torch.rand(1, 3, 128, 128, requires_grad=True)
+    y = net(x)
+    f = net.factor
+    for c in (64 * f, 64 * f + f - 1):  # the first and the last output pixel of input pixel 64
+        x.grad = None
+        net(x)[0, :, c, c].sum().backward()
+        rows = (x.grad[0].abs().sum(0).sum(1) > 0).nonzero()[:, 0]
+        assert y.shape[2] == 128 * f
+        assert 64 - rows.min() <= net.receptive_field and rows.max() - 64 <= net.receptive_field
+
+
+def test_every_family_describes_itself():
+    for family in FAMILIES.values():
+        for cls in (family.two_x, family.eight_x):
+            assert cls.factor in (2, 8) and cls.size_multiple >= 1 and cls.receptive_field > 0
+            assert cls.default_tile > 0 and cls.loss in ("l1", "mse")
+            assert set(cls.reduced_dtypes) <= {"bfloat16", "float16"}
+            assert len(cls.value_range) == 2
+        assert family.eight_x.stage_class is family.two_x
+        assert family.label and family.description
 
 
 def test_stage_table():

@@ -1,4 +1,5 @@
 """train_accelerate.py, run the way users run it: `accelerate launch` / `torchrun` subprocesses."""
+import io
 import json
 import os
 import shutil
@@ -13,24 +14,14 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from conftest import ROOT
+from helpers import ACCELERATE, TRAIN_SCRIPT, run_ok
+from helpers import train_args as common
+from hub_server import serve
 from upscaler.inference import load_upscaler
 
-SCRIPT = str(ROOT / "train_accelerate.py")
-ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
-              "--mixed_precision", "no", "--dynamo_backend", "no"]
-
-
-def common(data, out, *extra):
-    return [SCRIPT, "--train-data-dir", str(data), "--output-dir", str(out), "--val-split-size", "4",
-            "--num-val-images", "2", "--train-batch-size", "4", "--cache-dir", str(out / "hf-cache"),
-            "--validation-steps", "2", "--checkpointing-steps", "2", *extra]
-
-
-def run(cmd, **kw):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600, **kw)
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    return p.stdout + p.stderr
+pytestmark = pytest.mark.slow  # subprocesses that train
+SCRIPT = TRAIN_SCRIPT
+run = run_ok
 
 
 def summary(out, model, stage):
@@ -44,7 +35,11 @@ def test_accelerate_launch_all_stages_writes_loadable_weights(tiny_dataset, tmp_
         assert sorted(p.name for p in (out / "default" / stage).iterdir()) == ["config.json", "model.safetensors"]
         s = summary(out, "default", stage)
         assert s["steps"] == 3 and s["world_size"] == 1
-        assert {"psnr_model", "psnr_bilinear", "psnr_bicubic", "ssim_model"} <= set(s["val"])
+        assert {"psnr_model", "psnr_ema", "psnr_bilinear", "psnr_bicubic", "ssim_model"} <= set(s["val"])
+        assert s["shipped_weights"] in ("model", "ema") and s["device"] and s["samples_seen"] == 12
+        assert [c["step"] for c in s["curve"]] == [2, 3]  # the learning curve, in config.json too
+        cfg = json.loads((out / "default" / stage / "config.json").read_text())
+        assert cfg["training"]["curve"] == s["curve"]
         assert list((out / "logs" / "default" / stage).glob("grid-step*.png"))
     up = load_upscaler("64to512", weights=out)
     assert up(Image.new("RGB", (10, 6))).size == (80, 48)
@@ -100,14 +95,16 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_one(tiny_dataset, tmp_p
 
 def test_two_processes_train_as_one_data_parallel_job(tiny_dataset, tmp_path):
     out = tmp_path / "w"
+    # Two CPU processes (gloo), also on a machine with one GPU, where two processes
+    # cannot each have a device of their own.
     log = run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-               *common(tiny_dataset, out, "--stage", "64to128", "--max-steps", "4")])
+               *common(tiny_dataset, out, "--stage", "64to128", "--max-steps", "4")],
+              env_extra={"CUDA_VISIBLE_DEVICES": ""})
     s = summary(out, "default", "64to128")
     assert s["world_size"] == 2 and s["steps"] == 4
     assert log.count("saved " + str(out / "default" / "64to128")) == 1  # saved once, by rank 0
     assert sorted(p.name for p in (out / "default").iterdir()) == ["64to128"]
-    # 12 training images / (2 processes x batch 4): one step per epoch per process
-    assert "2 process(es) x batch 4" in log
+    assert "2 process(es) x batch 4" in log and "12 training images" in log
     assert load_upscaler("64to128", weights=out)(Image.new("RGB", (5, 5))).size == (10, 10)
 
 
@@ -118,12 +115,12 @@ def test_unreadable_images_are_skipped_and_counted(tiny_dataset, tmp_path):
     good = next(data.glob("cat*.jpg")).read_bytes()
     (data / "truncated.jpg").write_bytes(good[: len(good) // 3])
     out = tmp_path / "w"
-    # batch 14 = every training image each step, so both bad files are met; in a worker process
-    log = run([sys.executable, *common(data, out, "--stage", "64to128", "--max-steps", "2", "--train-batch-size", "14",
-                                       "--val-split-size", "2", "--dataloader-num-workers", "1")])
+    # the bad files are found when the photos are decoded, once, on 2 threads
+    log = run([sys.executable, *common(data, out, "--stage", "64to128", "--max-steps", "2", "--train-batch-size", "4",
+                                       "--val-split-size", "2", "--dataloader-num-workers", "2")])
     s = summary(out, "default", "64to128")
-    assert s["steps"] == 2 and s["skipped_images"] >= 2
-    assert "unreadable" in log
+    assert s["steps"] == 2 and s["skipped_images"] == 2
+    assert "skipped 2 unreadable image(s)" in log
 
 
 def test_bad_arguments_are_clear(tmp_path):
@@ -132,3 +129,37 @@ def test_bad_arguments_are_clear(tmp_path):
     p = subprocess.run([sys.executable, SCRIPT, "--stage", "64to512", "--train-data-dir", str(tmp_path),
                         "--output-dir", str(tmp_path / "w")], capture_output=True, text=True, cwd=ROOT)
     assert p.returncode != 0
+
+
+def test_the_default_source_is_the_cat_half_of_a_hub_dataset(tiny_dataset, tmp_path):
+    """With no data arguments the script loads ``microsoft/cats_vs_dogs`` through
+    ``datasets.load_dataset`` and keeps ``labels == 0``. Here that repo, in the same layout
+    (parquet with ``image`` and ``labels``), is served by the local Hub-compatible server."""
+    import datasets
+
+    cats = [{"bytes": f.read_bytes(), "path": None} for f in sorted(tiny_dataset.glob("*.jpg"))[:10]]
+    dogs = []
+    for i in range(6):  # unmistakable: flat grey squares, 40 px (a cat photo is >= 256 px)
+        buf = io.BytesIO()
+        Image.new("RGB", (40, 40), (90 + i, 90, 90)).save(buf, "JPEG")
+        dogs.append({"bytes": buf.getvalue(), "path": None})
+    features = datasets.Features({"image": datasets.Image(), "labels": datasets.ClassLabel(names=["cat", "dog"])})
+    rows = datasets.Dataset.from_dict({"image": cats + dogs, "labels": [0] * len(cats) + [1] * len(dogs)},
+                                      features=features)
+    parquet = io.BytesIO()
+    rows.to_parquet(parquet)
+    hub, url, server = serve()
+    try:
+        hub.create("microsoft/cats_vs_dogs")
+        hub.commit("microsoft/cats_vs_dogs", "main", {"data/train-00000-of-00001.parquet": parquet.getvalue()})
+        out = tmp_path / "w"
+        args = [a for a in common("unused", out, "--stage", "64to128", "--max-steps", "2", "--val-split-size", "2")]
+        i = args.index("--train-data-dir")
+        del args[i:i + 2]  # no data arguments at all: the default source
+        log = run([sys.executable, *args], env_extra={"HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0",
+                                                      "HF_ENDPOINT": url, "HF_HOME": str(tmp_path / "hf"),
+                                                      "HF_HUB_DISABLE_XET": "1"})
+    finally:
+        server.shutdown()
+    assert "8 training images, 2 validation" in log  # 10 cats, 2 held out; no dog
+    assert summary(out, "default", "64to128")["steps"] == 2

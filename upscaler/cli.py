@@ -11,13 +11,16 @@ from pathlib import Path
 
 from PIL import Image
 
-from .images import DEFAULT_MAX_PIXELS, ImageRejected, open_checked
+from .images import DEFAULT_MAX_PIXELS, ImageRejected, check_output_size, open_checked
 from .inference import DTYPES
+from .models import DEFAULT_MODEL, FAMILIES
+from .protocol import IMAGE_SUFFIXES, eval_pair, image_files
 from .stages import STAGES
 from .weights import bundled_weights_dir
 
+
 def _add_weights_args(p):
-    p.add_argument("--model", default="default", choices=["default", "seed"])
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(FAMILIES))
     src = p.add_mutually_exclusive_group()
     src.add_argument("--weights", default=None, help="a local weights root (<root>/<model>/<stage>/)")
     src.add_argument("--repo-id", default=None, help="a Hub model repo in the same layout")
@@ -30,7 +33,6 @@ def _add_weights_args(p):
 def cmd_upscale(args) -> int:
     from tqdm.auto import tqdm
 
-    from .evaluate import IMAGE_SUFFIXES
     from .inference import load_upscaler
 
     src = Path(args.input)
@@ -52,11 +54,7 @@ def cmd_upscale(args) -> int:
     for path in tqdm(files, desc=f"upscaling x{up.factor}", unit="img", disable=len(files) == 1 or args.quiet):
         try:
             img = open_checked(path, args.max_pixels)
-            w, h = img.size
-            if w * h * up.factor ** 2 > args.max_output_pixels:
-                raise ImageRejected(f"{w}x{h} upscaled x{up.factor} would be {w * up.factor}x{h * up.factor}; "
-                                    f"the limit is {args.max_output_pixels / 1e6:.0f} megapixels out "
-                                    f"(--max-output-pixels)")
+            check_output_size(img.size, up.factor, args.max_output_pixels, hint="--max-output-pixels")
             out = up(img)
         except ImageRejected as e:
             failed.append((path, str(e)))
@@ -77,7 +75,8 @@ def cmd_upscale(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate, format_table, save
+    from .evaluate import evaluate, save
+    from .protocol import format_table
 
     result = evaluate(args.data, weights=args.weights, models=args.models, stages=args.stages, limit=args.limit,
                       device=args.device, dtype=args.dtype)
@@ -95,8 +94,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_figures(args) -> int:
-    from .data import eval_pair
-    from .evaluate import image_files
     from .figures import comparison_grid
     from .inference import load_upscaler
 
@@ -132,7 +129,7 @@ def build_parser():
     e = sub.add_parser("evaluate", help="the cats/val table (fixed-size protocol)")
     e.add_argument("--data", required=True, help="a folder of photos (e.g. ../shared/data/cats/val)")
     e.add_argument("--weights", default=None, help="weights root (default: bundled weights/)")
-    e.add_argument("--models", nargs="+", default=["seed", "default"])
+    e.add_argument("--models", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     e.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
     e.add_argument("--limit", type=int, default=None, help="first N photos only")
     e.add_argument("--output", default=None, help="write the results as JSON")
@@ -145,7 +142,7 @@ def build_parser():
     f = sub.add_parser("figures", help="the reference's figures: bilinear / learned / ground truth")
     f.add_argument("--data", required=True)
     f.add_argument("--output-dir", required=True)
-    f.add_argument("--model", default="default", choices=["default", "seed"])
+    f.add_argument("--model", default=DEFAULT_MODEL, choices=list(FAMILIES))
     f.add_argument("--weights", default=None)
     f.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
     f.add_argument("--count", type=int, default=4)

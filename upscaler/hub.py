@@ -7,6 +7,7 @@ checkpoints or logs that ``train_accelerate.py`` keeps beside them.
 import json
 from pathlib import Path
 
+from .protocol import format_table
 from .stages import STAGES
 
 NEVER_UPLOADED = ["checkpoints/*", "logs/*"]
@@ -94,7 +95,6 @@ def model_card(root) -> str:
                      f"{v.get('psnr_bilinear', '?')} | {v.get('ssim_model', '?')} |")
     ev = root / "evaluation.json"
     if ev.is_file():
-        from .evaluate import format_table
 
         lines += ["", "## Evaluation on cats/val (204 photos never trained on)", "",
                   "Protocol: centre square resized to 512x512 (PIL bicubic) is the ground truth; the input "

@@ -42,6 +42,14 @@ def open_checked(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     return img
 
 
+def check_output_size(size, factor: int, max_output_pixels: int, hint: str = "") -> None:
+    """Raise ImageRejected when ``size`` (w, h) upscaled by ``factor`` would pass the limit."""
+    w, h = size
+    if w * h * factor ** 2 > max_output_pixels:
+        raise ImageRejected(f"{w}x{h} upscaled x{factor} would be {w * factor}x{h * factor}; the limit is "
+                            f"{max_output_pixels / 1e6:.1f} megapixels out" + (f" ({hint})" if hint else ""))
+
+
 def oriented(img: Image.Image) -> Image.Image:
     """EXIF orientation applied, first frame of an animation; never fails on bad EXIF."""
     if getattr(img, "is_animated", False):
