@@ -1,18 +1,20 @@
 """The Gradio demo (also a Hugging Face Space): bilinear vs. learned, side by side.
 
-UI wiring only: the logic (weights policy, limits, upscaling, scoring) lives in the
-``upscaler`` package.
+UI wiring only: what a request does lives in ``upscaler.serving``, where the weights
+come from in ``upscaler.weights.load_serving``, limits and file handling in
+``upscaler.images``.
 
     python app.py                        # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / _PORT)
 
-Weights: fetched once at start-up from the Hub repo ``UPSCALER_REPO_ID`` at the pinned
-revision ``UPSCALER_REVISION`` with ``hf_hub_download``; if the Hub is unreachable, the
-repo or a file is missing, or a file does not load strictly, the bundled ``weights/``
-serve instead and the page says so. ``HF_HUB_OFFLINE=1`` skips the network.
+Weights: each network from the Hub repo ``UPSCALER_REPO_ID`` at the pinned revision
+``UPSCALER_REVISION``; where that fails, the bundled ``weights/``, and the page's "About"
+says which. ``HF_HUB_OFFLINE=1`` skips the network.
 
-API (``gradio_client``): ``/upscale(image, stage, model="default")`` -> (bilinear, learned)
-image pair and the learned PNG file; ``/compare(image, stage, model="default")`` ->
-bilinear, learned, ground truth and their PSNR/SSIM.
+API (``gradio_client``), documented in the README:
+  /upscale(image, stage, model="default")        -> ((bilinear, learned), learned file)
+  /upscale_by(image, scale, model="default")     -> ((bilinear, learned), learned file); scale 2, 4 or 8
+  /upscale_batch(images, scale, model="default") -> (zip of the results, a line per image)
+  /compare(image, stage, model="default")        -> bilinear, learned, ground truth, {method: PSNR/SSIM}
 """
 import atexit
 import functools
@@ -20,35 +22,41 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 import traceback
 from pathlib import Path
 
 import gradio as gr
 import torch
-from PIL import Image
 
-from upscaler.images import DEFAULT_MAX_PIXELS, ImageRejected, check_output_size, classical_upscale, display_mode, open_checked, oriented
+from upscaler import serving
+from upscaler.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageRejected,
+    fit_size,
+    open_checked,
+    oriented,
+)
 from upscaler.inference import DTYPES, Upscaler, pick_device
-from upscaler.metrics import psnr_ssim
 from upscaler.models import DEFAULT_MODEL, FAMILIES
-from upscaler.protocol import eval_pair
-from upscaler.stages import STAGES
+from upscaler.serving import DEFAULT_X2_STAGE, STAGE_HELP, Pipeline
+from upscaler.stages import STAGES, TWO_X_STAGES
 from upscaler.weights import DEFAULT_REPO_ID, DEFAULT_REVISION, load_serving
 
 log = logging.getLogger("app")
 
-# Limits that fit a 2-vCPU / 16 GB Space: at most 4096x4096 pixels out, whatever the stage.
+# Limits that fit a 2-vCPU / 16 GB Space: at most 4096x4096 pixels out, whatever the scale.
 MAX_OUTPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_OUTPUT_PIXELS", 4096 * 4096))
-MAX_INPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_INPUT_PIXELS", DEFAULT_MAX_PIXELS))  # Compare only shrinks
+MAX_INPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_INPUT_PIXELS", DEFAULT_MAX_PIXELS))
 MAX_FILE_SIZE = os.environ.get("UPSCALER_MAX_FILE_SIZE", "20mb")
-CONCURRENCY = int(os.environ.get("UPSCALER_CONCURRENCY", 1))  # jobs at once, both endpoints together
+MAX_BATCH = int(os.environ.get("UPSCALER_MAX_BATCH", 16))
+CONCURRENCY = int(os.environ.get("UPSCALER_CONCURRENCY", 1))  # jobs at once, all endpoints together
 MAX_QUEUE = int(os.environ.get("UPSCALER_MAX_QUEUE", 24))
 # float32 / bfloat16 / float16, or unset: chosen per device (upscaler.inference.pick_dtype).
 DTYPE = os.environ.get("UPSCALER_DTYPE") or None
 if DTYPE not in (None, *DTYPES):
     raise SystemExit(f"UPSCALER_DTYPE={DTYPE!r}: use {', '.join(DTYPES[:-1])} or {DTYPES[-1]} (or leave it unset).")
 EXAMPLES = Path(__file__).parent / "examples"
+CROP = 256  # side of the 1:1 detail crops, output pixels
 
 try:  # ZeroGPU Spaces: ask for a GPU per call; elsewhere a no-op
     import spaces
@@ -59,35 +67,18 @@ except ImportError:
         return fn
 
 
-# Every result image is written here as a PNG and handed to Gradio as a path, which Gradio
-# copies into its cache atomically. A PIL image it would encode and rewrite in place at a
-# path named by the content's hash, so while two users get the same result (the same
-# example at the same stage), one of them can fetch a half-written or empty file
-# (gradio 6.31; reproduced in a stress run). Our copies are needed only until Gradio has
-# copied them, so each request removes those older than OUTPUT_TTL: a public demo must not
-# fill the disk with old results. Gradio's cache is pruned by delete_cache (below).
+# Every result is written here as a file and handed to Gradio as a path, which Gradio
+# copies into its cache atomically. (A PIL image it would encode and rewrite in place at a
+# path named by the content's hash, so two users getting the same result could read a
+# half-written file.) Our copies are needed only until Gradio has copied them, so each
+# request removes those older than OUTPUT_TTL. Gradio's own cache is pruned by delete_cache.
 OUTPUTS = Path(tempfile.mkdtemp(prefix="upscaler-outputs-"))
 OUTPUT_TTL = 600  # seconds
 atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
 
 
 def _output_dir() -> Path:
-    """A fresh folder for one request's images; old ones are removed on the way."""
-    OUTPUTS.mkdir(exist_ok=True)  # recreated if something cleaned the temp dir under us
-    cutoff = time.time() - OUTPUT_TTL
-    for old in OUTPUTS.iterdir():
-        try:
-            if old.stat().st_mtime < cutoff:
-                shutil.rmtree(old, ignore_errors=True)
-        except FileNotFoundError:  # removed by a request running beside this one
-            pass
-    return Path(tempfile.mkdtemp(dir=OUTPUTS))
-
-
-def _saved(img: Image.Image, folder: Path, name: str) -> str:
-    path = folder / name
-    img.save(path)  # PNG: lossless, and 16-bit stays 16-bit
-    return str(path)
+    return serving.new_output_dir(OUTPUTS, OUTPUT_TTL)
 
 
 # ------------------------------------------------------------------ weights, once
@@ -104,62 +95,102 @@ def load_all():
 UPSCALERS, WEIGHTS_MESSAGE = load_all()
 
 
-# ------------------------------------------------------------------------ handlers
-def _check(image, stage, model):
-    if image is None:
-        raise gr.Error("Upload an image first.")
-    if stage not in STAGES:
-        raise gr.Error(f"Unknown stage {stage!r}: use one of {', '.join(STAGES)}.")
+# ------------------------------------------------------------------ argument checks
+def _model(model) -> str:
     model = {f.label: name for name, f in FAMILIES.items()}.get(model, model)  # a label is accepted too
     if model not in FAMILIES:
         raise gr.Error(f"Unknown model {model!r}: use one of {', '.join(FAMILIES)}.")
-    if (model, stage) not in UPSCALERS:
-        raise gr.Error(f"The {model} model has no usable weights for {stage} on this server.")
-    return STAGES[stage], model
+    return model
 
 
-def _open(path):
-    try:
-        return open_checked(path, MAX_INPUT_PIXELS)
-    except ImageRejected as e:
-        raise gr.Error(f"Cannot use this file: {e}") from None
+def _upscalers(model: str, pipeline: Pipeline) -> list:
+    missing = [s for s in pipeline.stages if (model, s) not in UPSCALERS]
+    if missing:
+        raise gr.Error(f"The {model} model has no usable weights for {', '.join(missing)} on this server.")
+    return [UPSCALERS[model, s] for s in pipeline.stages]
+
+
+def _stage(stage) -> str:
+    if stage not in STAGES:
+        raise gr.Error(f"Unknown stage {stage!r}: use one of {', '.join(STAGES)}.")
+    return stage
+
+
+def _need_image(image):
+    if image is None:
+        raise gr.Error("Upload an image first.")
 
 
 def _guarded(fn):
-    """No traceback reaches a user: unexpected errors are logged and reported plainly."""
+    """No traceback reaches a user: refusals become their message, unexpected errors are
+    logged and reported plainly."""
     @functools.wraps(fn)  # keeps the signature: the API's parameter names come from it
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with torch.inference_mode():
+                return fn(*args, **kwargs)
         except gr.Error:
             raise
+        except ImageRejected as e:
+            raise gr.Error(f"Cannot use this image: {e}.") from None
         except MemoryError:
-            raise gr.Error("Out of memory for this image: try a smaller one or a 2x stage.") from None
+            raise gr.Error("Out of memory for this image: try a smaller one or a smaller scale.") from None
         except Exception as e:
             log.error("handler failed: %s", traceback.format_exc())
             raise gr.Error(f"Upscaling failed ({type(e).__name__}). Try another image.") from None
     return wrapper
 
 
+# ------------------------------------------------------------------- API endpoints
+def _run(image, pipeline, model, shrink_to_fit=False, progress=None):
+    _need_image(image)
+    model = _model(model)
+    return serving.upscale_file(image, pipeline, _upscalers(model, pipeline), model, _output_dir(),
+                                MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, shrink_to_fit=shrink_to_fit,
+                                progress=progress), model
+
+
 @gpu
 @_guarded
-def upscale(image, stage="64to128", model=DEFAULT_MODEL, progress=gr.Progress()):
-    """Upscale the whole image by the stage's factor: (bilinear, learned) and the learned PNG."""
-    st, model = _check(image, stage, model)
-    img = oriented(_open(image))  # transposed once here; later calls find no EXIF rotation left
-    try:
-        check_output_size(img.size, st.factor, MAX_OUTPUT_PIXELS)
-    except ImageRejected as e:
-        raise gr.Error(f"{e}. Use a smaller image or a 2x stage.") from None
-    up = UPSCALERS[model, stage]
-    with torch.inference_mode():
-        learned = up(img, progress=lambda i, n: progress(i / n, desc=f"tile {i}/{n}"))
-    bilinear = classical_upscale(img, learned.size, Image.BILINEAR)
-    folder = _output_dir()
-    download = _saved(learned, folder, f"upscaled-x{st.factor}-{model}.png")  # full size and bit depth
-    shown = display_mode(learned)  # the same image unless it is 16-bit, CMYK...: then 8-bit RGB(A)
-    shown_path = download if shown is learned else _saved(shown, folder, "learned-8bit.png")
-    return (_saved(bilinear, folder, "bilinear.png"), shown_path), download
+def upscale(image, stage="64to128", model=DEFAULT_MODEL):
+    """Upscale the whole image with one stage: (bilinear, learned) and the learned file."""
+    result, _ = _run(image, Pipeline.for_stage(_stage(stage)), model)
+    return (result.bilinear, result.learned), result.download
+
+
+@gpu
+@_guarded
+def upscale_by(image, scale=2, model=DEFAULT_MODEL):
+    """Upscale the whole image by 2, 4 or 8: (bilinear, learned) and the learned file."""
+    result, _ = _run(image, Pipeline.for_scale(scale), model)
+    return (result.bilinear, result.learned), result.download
+
+
+@gpu
+@_guarded
+def upscale_batch(images, scale=2, model=DEFAULT_MODEL):
+    """Upscale several images by 2, 4 or 8: one zip of the results and a line per image
+    (a refused image is skipped and its line says why)."""
+    paths = [getattr(i, "name", i) for i in (images or [])]
+    if not paths:
+        raise gr.Error("Upload one or more images first.")
+    if len(paths) > MAX_BATCH:
+        raise gr.Error(f"{len(paths)} images: at most {MAX_BATCH} at once.")
+    pipeline, model = Pipeline.for_scale(scale), _model(model)
+    ups, done, lines = _upscalers(model, pipeline), [], []
+    for path in paths:
+        name = Path(path).name
+        try:
+            r = serving.upscale_file(path, pipeline, ups, model, _output_dir(), MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS)
+            done.append(r.download)
+            lines.append(f"{name}: {r.input_size[0]}x{r.input_size[1]} -> {r.output_size[0]}x{r.output_size[1]} "
+                         f"({r.total_seconds:.2f} s)")
+        except ImageRejected as e:
+            lines.append(f"{name}: skipped, {e}")
+    if not done:
+        raise gr.Error("No image could be upscaled: " + "; ".join(lines))
+    archive = serving.zip_files(done, _output_dir(), f"upscaled-x{pipeline.scale}-{model}.zip")
+    return archive, "\n".join(lines)
 
 
 @gpu
@@ -167,26 +198,142 @@ def upscale(image, stage="64to128", model=DEFAULT_MODEL, progress=gr.Progress())
 def compare(image, stage="64to128", model=DEFAULT_MODEL):
     """The reference's figure, live: centre square as ground truth at the stage's output size,
     downscaled to its input size, upscaled back; bilinear, learned and truth with PSNR/SSIM."""
-    st, model = _check(image, stage, model)
-    img = display_mode(oriented(_open(image))).convert("RGB")
-    if min(img.size) < 16:
-        raise gr.Error(f"The image is {img.width}x{img.height}; Compare needs at least 16 pixels a side.")
-    lr, truth = eval_pair(img, st)
-    with torch.inference_mode():
-        learned = UPSCALERS[model, stage](lr)
-    bilinear = lr.resize(truth.size, Image.BILINEAR)
-    metrics = {}
-    for name, out in (("bilinear", bilinear), ("bicubic", lr.resize(truth.size, Image.BICUBIC)), (model, learned)):
-        p, s = psnr_ssim(out, truth, st.factor)
-        metrics[name] = {"psnr_y_db": round(p, 2), "ssim_y": round(s, 4)}
-    folder = _output_dir()
-    return (_saved(bilinear, folder, "bilinear.png"), _saved(learned, folder, "learned.png"),
-            _saved(truth, folder, "truth.png"), metrics)
+    _need_image(image)
+    stage, model = _stage(stage), _model(model)
+    files, scores = serving.compare_image(image, stage, {model: UPSCALERS[model, stage]}, MAX_INPUT_PIXELS,
+                                          _output_dir())
+    metrics = {name: {"psnr_y_db": round(s["psnr"], 2), "ssim_y": round(s["ssim"], 4)}
+               for name, s in scores.items()}
+    return files["bilinear"], files[model], files["truth"], metrics
+
+
+# ------------------------------------------------------------------- page handlers
+# The page's own events: they never raise into a toast; they write what happened into the
+# status line beside the button, where it stays.
+def _scale(label) -> int:
+    return int(str(label).rstrip("x"))
+
+
+def _status(text, kind="info") -> str:
+    icon = {"info": "ℹ️", "ok": "✅", "error": "⚠️"}[kind]
+    return f"{icon} {text}"
+
+
+def page_check_upload(payload, scale_label):
+    """On upload: refuse unreadable files at once, and say what the output would be."""
+    hide = gr.update(visible=False)
+    if not payload:
+        return gr.update(), _status("Upload an image, choose a scale, press Upscale."), hide
+    path = payload.get("path") if isinstance(payload, dict) else getattr(payload, "path", payload)
+    try:
+        img = oriented(open_checked(path, MAX_INPUT_PIXELS))
+    except ImageRejected as e:
+        return None, _status(f"Cannot use this file: {e}.", "error"), hide
+    return gr.update(), *_size_advice(img.size, _scale(scale_label))
+
+
+def _size_advice(size, scale):
+    w, h = size
+    if w * h * scale ** 2 <= MAX_OUTPUT_PIXELS:
+        return _status(f"{w}x{h} in; {scale}x makes {w * scale}x{h * scale}. Press Upscale."), gr.update(visible=False)
+    fw, fh = fit_size((w, h), scale, MAX_OUTPUT_PIXELS)
+    return (_status(f"{w}x{h} upscaled {scale}x would be {w * scale}x{h * scale}, over the limit of "
+                    f"{MAX_OUTPUT_PIXELS / 1e6:.1f} megapixels. Choose a smaller scale, or shrink it to "
+                    f"{fw}x{fh} first (one click below).", "error"),
+            gr.update(visible=True, value=f"Shrink to {fw}x{fh} and upscale {scale}x"))
+
+
+def page_scale_changed(image, scale_label):
+    if not image:
+        return gr.update(), gr.update(visible=False)
+    try:
+        img = oriented(open_checked(image, MAX_INPUT_PIXELS))
+    except ImageRejected as e:
+        return _status(f"Cannot use this file: {e}.", "error"), gr.update(visible=False)
+    return _size_advice(img.size, _scale(scale_label))
+
+
+@gpu
+def page_upscale(image, scale_label, model, x2_stage, shrink_to_fit=False, progress=gr.Progress()):
+    """-> slider, download button, status, 1:1 crops (bilinear, learned), the result's files."""
+    empty = (None, gr.update(visible=False))
+    try:
+        result, model = _guarded(_run)(image, Pipeline.for_scale(_scale(scale_label), x2_stage), model,
+                                       shrink_to_fit, progress=lambda f: progress(f, desc="upscaling"))
+    except gr.Error as e:
+        return (*empty, _status(e.message, "error"), None, None, None)
+    files = {"bilinear": result.bilinear, "learned": result.learned}
+    crops = serving.crop_1to1(files, (result.output_size[0] / 2, result.output_size[1] / 2), CROP)
+    label = FAMILIES[model].label
+    return ((result.bilinear, result.learned),
+            gr.update(visible=True, value=result.download, label=f"Download {Path(result.download).name}"),
+            _status(result.summary(label), "ok"), crops["bilinear"], crops["learned"],
+            {**files, "scale": _scale(scale_label)})
+
+
+def page_shrink_and_upscale(image, scale_label, model, x2_stage, progress=gr.Progress()):
+    *out, = page_upscale(image, scale_label, model, x2_stage, True, progress)
+    return (*out, gr.update(visible=False))
+
+
+def page_pick_crop(state, evt: gr.SelectData):
+    """A click on the input image picks where the 1:1 crops are cut (in output pixels)."""
+    if not state:
+        return gr.update(), gr.update()
+    x, y = evt.index
+    crops = serving.crop_1to1({k: state[k] for k in ("bilinear", "learned")},
+                              (x * state["scale"], y * state["scale"]), CROP)
+    return crops["bilinear"], crops["learned"]
+
+
+def page_compare(image, stage, model, all_models):
+    """-> gallery of (file, caption), metrics table, status."""
+    try:
+        _need_image(image)
+        stage = _stage(stage)
+        models = [m for m in FAMILIES if (m, stage) in UPSCALERS] if all_models else [_model(model)]
+        files, scores = _guarded(serving.compare_image)(
+            image, stage, {m: UPSCALERS[m, stage] for m in models}, MAX_INPUT_PIXELS, _output_dir())
+    except gr.Error as e:
+        return None, "", _status(e.message, "error")
+    st = STAGES[stage]
+    labels = {"bilinear": "bilinear", "bicubic": "bicubic", **{m: f"learned: {FAMILIES[m].label}" for m in models}}
+    captions = {"input": f"the small input the network gets ({st.input_size} px)", **labels,
+                "truth": f"ground truth ({st.output_size} px)"}
+    gallery = [(files[k], captions[k]) for k in ("input", "bilinear", "bicubic", *models, "truth")]
+    return gallery, serving.metrics_table(scores, labels), _status(
+        f"Compare at {stage}: the centre square of your photo, shrunk to {st.input_size} px and enlarged back.", "ok")
+
+
+@gpu
+def page_batch(files, scale_label, model):
+    try:
+        archive, lines = upscale_batch(files, _scale(scale_label), model)
+    except gr.Error as e:
+        return gr.update(visible=False), _status(e.message, "error")
+    return (gr.update(visible=True, value=archive, label=f"Download {Path(archive).name}"),
+            _status("Done.", "ok") + "\n\n" + "\n".join(f"- {line}" for line in lines.splitlines()))
+
+
+def clear_results():
+    return None, gr.update(visible=False), None, None, None
 
 
 # ---------------------------------------------------------------------------- page
-STAGE_CHOICES = [(s.label, s.name) for s in STAGES.values()]
+SCALE_CHOICES = ["2x", "4x", "8x"]
+STAGE_CHOICES = [(s.name, s.name) for s in STAGES.values()]
 MODEL_CHOICES = [(f.label, name) for name, f in FAMILIES.items()]
+CSS = """
+#upscale-slider { position: relative; }
+#upscale-slider::before, #upscale-slider::after {
+  position: absolute; top: 8px; z-index: 20; pointer-events: none;
+  background: rgba(0, 0, 0, .65); color: #fff; padding: 2px 8px; border-radius: 4px; font-size: 13px; }
+#upscale-slider::before { content: "◀ bilinear"; left: 8px; }
+#upscale-slider::after { content: "learned ▶"; right: 8px; }
+#crop-bilinear img, #crop-learned img { object-fit: none !important; image-rendering: pixelated; }
+#status { min-height: 2.5em; }
+@media (max-width: 640px) { #intro p { display: none; } }
+"""
 
 
 class CheckedImage(gr.Image):
@@ -199,52 +346,117 @@ class CheckedImage(gr.Image):
         try:
             return super().preprocess(payload)
         except Exception as e:
-            if isinstance(e, Image.DecompressionBombError):
-                raise gr.Error("Cannot use this file: it declares more pixels than it can plausibly hold "
-                               "(a decompression bomb).") from None
+            if isinstance(e, ImageRejected):
+                raise gr.Error(f"Cannot use this file: {e}.") from None
             raise gr.Error("Cannot use this file: it is not an image that can be read "
                            "(PNG, JPEG, WebP, GIF, BMP, TIFF...).") from None
+
+
+def _about() -> str:
+    models = "\n".join(f"- **{f.label}**: {f.description}" for f in FAMILIES.values())
+    return (f"{WEIGHTS_MESSAGE}\n\n{models}\n\n"
+            f"Limits: files up to {MAX_FILE_SIZE.upper()} and {MAX_INPUT_PIXELS / 1e6:.0f} megapixels; results up "
+            f"to {MAX_OUTPUT_PIXELS / 1e6:.1f} megapixels (about {int((MAX_OUTPUT_PIXELS / 64) ** .5)} px square in "
+            f"for 8x). Results are lossless PNGs, shown at full resolution.")
 
 
 def build_demo():
     examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
     with gr.Blocks(title="Cat upscaler", delete_cache=(1800, 3600)) as demo:
-        gr.Markdown(
-            "# Cat upscaler\nSmall CNNs trained on cat photos: three 2x stages (64->128, 128->256, 256->512) "
-            "and the three stacked and fine-tuned as one 8x network. **Upscale** enlarges your whole image; "
-            "**Compare** shrinks a centre crop to the stage's input size and shows how well each method "
-            "restores it.\n\n"
-            f"Limits: files up to {MAX_FILE_SIZE.upper()} and {MAX_INPUT_PIXELS / 1e6:.0f} megapixels; Upscale makes "
-            f"at most {MAX_OUTPUT_PIXELS / 1e6:.1f} megapixels (up to {int((MAX_OUTPUT_PIXELS / 4) ** .5)} px "
-            f"square in for x2, {int((MAX_OUTPUT_PIXELS / 64) ** .5)} px square for x8)."
-        )
-        gr.Markdown(f"*{WEIGHTS_MESSAGE}*", elem_id="weights-status")
-        with gr.Row():
-            with gr.Column(scale=1):
-                image = CheckedImage(label="your image", type="filepath", image_mode=None, format="png",
-                                     sources=["upload", "clipboard"], elem_id="input-image")
-                stage = gr.Radio(STAGE_CHOICES, value="64to128", label="stage")
-                model = gr.Radio(MODEL_CHOICES, value=DEFAULT_MODEL, label="model")
-                if examples:
-                    gr.Examples(examples, inputs=[image], label="examples (cats from the validation set)")
-            with gr.Column(scale=2):
-                with gr.Tab("Upscale"):
+        gr.Markdown("# Cat upscaler\nEnlarge a photo 2x, 4x or 8x with a small network trained on cat photos, "
+                    "shown against plain bilinear enlargement.", elem_id="intro")
+        result_files = gr.State(None)
+        with gr.Tab("Upscale"):
+            with gr.Row():
+                with gr.Column(scale=1, min_width=300):
+                    image = CheckedImage(label="your image (click it to choose the 1:1 detail)", type="filepath",
+                                         image_mode=None, sources=["upload", "clipboard"], height=240,
+                                         elem_id="input-image")
+                    scale = gr.Radio(SCALE_CHOICES, value="2x", label="enlarge by", elem_id="scale")
                     go = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
-                    slider = gr.ImageSlider(label="bilinear | learned (drag to compare)", type="pil", format="png",
-                                            elem_id="upscale-slider")
-                    download = gr.File(label="learned result, full size (PNG)", elem_id="upscale-file")
-                with gr.Tab("Compare"):
-                    go_cmp = gr.Button("Compare", variant="primary", elem_id="compare-button")
+                    shrink = gr.Button("Shrink to fit and upscale", visible=False, elem_id="shrink-button")
+                    status = gr.Markdown(_status("Upload an image, choose a scale, press Upscale."),
+                                         elem_id="status")
+                    model = gr.Radio(MODEL_CHOICES, value=DEFAULT_MODEL, label="model", elem_id="model",
+                                     info=" ".join(f"{f.label}: {f.description}" for f in FAMILIES.values()))
+                    with gr.Accordion("advanced: the network behind 2x", open=False):
+                        x2_stage = gr.Radio([(f"{n}: {STAGE_HELP[n]}", n) for n in TWO_X_STAGES],
+                                            value=DEFAULT_X2_STAGE, show_label=False, elem_id="x2-stage")
+                        gr.Markdown("4x chains 64to128 and 128to256; 8x is the fine-tuned 8x network. "
+                                    "The default 2x network is the one that scores best (README, Quality).")
+                    if examples:
+                        gr.Examples(examples, inputs=[image], label="examples (cats never trained on)")
+                with gr.Column(scale=3):
+                    slider = gr.ImageSlider(label="bilinear | learned", type="filepath", format="png",
+                                            max_height=1000, buttons=["fullscreen"], elem_id="upscale-slider")
+                    gr.Markdown("Drag the handle to compare. Scroll on the picture to zoom in and drag to pan; "
+                                "the ⛶ button shows it full screen.", elem_id="zoom-hint")
                     with gr.Row():
-                        out_bilinear = gr.Image(label="bilinear", format="png", type="pil", elem_id="cmp-bilinear")
-                        out_learned = gr.Image(label="learned", format="png", type="pil", elem_id="cmp-learned")
-                        out_truth = gr.Image(label="ground truth", format="png", type="pil", elem_id="cmp-truth")
-                    metrics = gr.JSON(label="PSNR / SSIM on Y (higher is better)", elem_id="cmp-metrics")
-        # One concurrency group: UPSCALER_CONCURRENCY bounds the jobs of both buttons together
-        # (and so the server's memory), not each button separately.
-        go.click(upscale, [image, stage, model], [slider, download], api_name="upscale", concurrency_id="model")
-        go_cmp.click(compare, [image, stage, model], [out_bilinear, out_learned, out_truth, metrics],
-                     api_name="compare", concurrency_id="model")
+                        crop_bilinear = gr.Image(label="bilinear, 1:1", type="pil", format="png", height=CROP + 40,
+                                                 interactive=False, elem_id="crop-bilinear")
+                        crop_learned = gr.Image(label="learned, 1:1", type="pil", format="png", height=CROP + 40,
+                                                interactive=False, elem_id="crop-learned")
+                    download = gr.DownloadButton("Download", visible=False, elem_id="download")
+        with gr.Tab("Compare"):
+            gr.Markdown("How well does each method restore detail? The centre of your photo is shrunk to the "
+                        "network's training size, enlarged back by each method, and scored against the original.")
+            with gr.Row():
+                cmp_stage = gr.Radio(STAGE_CHOICES, value="64to128", label="stage", elem_id="cmp-stage")
+                cmp_all = gr.Checkbox(label="compare all models", value=True, elem_id="cmp-all")
+                go_cmp = gr.Button("Compare", variant="primary", elem_id="compare-button")
+            cmp_status = gr.Markdown("", elem_id="cmp-status")
+            cmp_gallery = gr.Gallery(label="input, bilinear, bicubic, learned, truth", columns=3, height="auto",
+                                     object_fit="contain", elem_id="cmp-gallery")
+            cmp_table = gr.Markdown("", elem_id="cmp-metrics")
+        with gr.Tab("Batch"):
+            batch_files = gr.File(label="images", file_count="multiple", file_types=["image"], elem_id="batch-files")
+            with gr.Row():
+                batch_scale = gr.Radio(SCALE_CHOICES, value="2x", label="enlarge by", elem_id="batch-scale")
+                go_batch = gr.Button("Upscale all", variant="primary", elem_id="batch-button")
+            batch_status = gr.Markdown("", elem_id="batch-status")
+            batch_zip = gr.DownloadButton("Download all (zip)", visible=False, elem_id="batch-zip")
+        with gr.Accordion("About", open=False, elem_id="about"):
+            gr.Markdown(_about(), elem_id="weights-status")
+
+        # The page's events: results and messages on the page, nothing in the API list.
+        page = dict(api_visibility="private", concurrency_id="model")
+        image.upload(page_check_upload, [image, scale], [image, status, shrink], preprocess=False,
+                     api_visibility="private")
+        image.change(clear_results, None, [slider, download, crop_bilinear, crop_learned, result_files],
+                     api_visibility="private")
+        scale.change(page_scale_changed, [image, scale], [status, shrink], api_visibility="private")
+        up_outputs = [slider, download, status, crop_bilinear, crop_learned, result_files]
+        go.click(page_upscale, [image, scale, model, x2_stage], up_outputs, **page)
+        shrink.click(page_shrink_and_upscale, [image, scale, model, x2_stage], [*up_outputs, shrink], **page)
+        image.select(page_pick_crop, [result_files], [crop_bilinear, crop_learned], api_visibility="private")
+        go_cmp.click(page_compare, [image, cmp_stage, model, cmp_all], [cmp_gallery, cmp_table, cmp_status], **page)
+        for control in (image, cmp_stage, model):
+            control.change(lambda: (None, "", ""), None, [cmp_gallery, cmp_table, cmp_status], api_visibility="private")
+        go_batch.click(page_batch, [batch_files, batch_scale, model], [batch_zip, batch_status], **page)
+
+        # The API: one hidden set of inputs and outputs, typed so gradio_client sends files.
+        with gr.Row(visible=False):
+            api_image = CheckedImage(type="filepath", image_mode=None)
+            api_stage = gr.Radio(list(STAGES), value="64to128")
+            api_scale = gr.Radio([2, 4, 8], value=2)
+            api_model = gr.Radio(list(FAMILIES), value=DEFAULT_MODEL)
+            api_images = gr.File(file_count="multiple")
+            api_pair = gr.ImageSlider(type="filepath", format="png")
+            api_file = gr.File()
+            api_truth = [gr.Image(type="filepath", format="png") for _ in range(3)]
+            api_metrics = gr.JSON()
+            api_text = gr.Textbox()
+            api_button = gr.Button()
+        api = dict(concurrency_id="model")
+        api_button.click(upscale, [api_image, api_stage, api_model], [api_pair, api_file], api_name="upscale", **api)
+        api_button.click(upscale_by, [api_image, api_scale, api_model], [api_pair, api_file], api_name="upscale_by",
+                         **api)
+        api_button.click(upscale_batch, [api_images, api_scale, api_model], [api_file, api_text],
+                         api_name="upscale_batch", **api)
+        api_button.click(compare, [api_image, api_stage, api_model], [*api_truth, api_metrics], api_name="compare",
+                         **api)
+    # One concurrency group: UPSCALER_CONCURRENCY bounds the jobs of every button and
+    # endpoint together (and so the server's memory).
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_QUEUE)
     return demo
 
@@ -253,4 +465,4 @@ demo = build_demo()
 
 if __name__ == "__main__":
     # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are read by launch() itself.
-    demo.launch(max_file_size=MAX_FILE_SIZE, show_error=True)
+    demo.launch(max_file_size=MAX_FILE_SIZE, show_error=True, css=CSS)

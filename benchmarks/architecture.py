@@ -18,16 +18,18 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from upscaler.evaluate import evaluate  # noqa: E402
-from upscaler.models import ResidualUpsampler8x, Upsampler8x  # noqa: E402
+from upscaler.evaluate import evaluate
+from upscaler.models import ResidualUpsampler8x, Upsampler8x
 
 CANDIDATES = [  # (name, model, extra train args, 8x net for timing)
     ("seed (reference layout, MSE)", "seed", [], lambda: Upsampler8x()),
-    ("residual F=16 n=4", "default", ["--num-features", "16", "--num-convs", "4"], lambda: ResidualUpsampler8x(16, 4)),
-    ("residual F=32 n=4", "default", ["--num-features", "32", "--num-convs", "4"], lambda: ResidualUpsampler8x(32, 4)),
-    ("residual F=48 n=6", "default", ["--num-features", "48", "--num-convs", "6"], lambda: ResidualUpsampler8x(48, 6)),
+    ("residual F=16 n=4", "default", ["--arch-args", '{"num_features": 16, "num_convs": 4}'],
+     lambda: ResidualUpsampler8x(16, 4)),
+    ("residual F=32 n=4", "default", ["--arch-args", '{"num_features": 32, "num_convs": 4}'],
+     lambda: ResidualUpsampler8x(32, 4)),
+    ("residual F=48 n=6", "default", ["--arch-args", '{"num_features": 48, "num_convs": 6}'],
+     lambda: ResidualUpsampler8x(48, 6)),
 ]
 
 

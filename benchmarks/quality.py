@@ -15,18 +15,16 @@ full-resolution photos best.
 """
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from upscaler.evaluate import CLASSICAL  # noqa: E402
-from upscaler.inference import load_upscaler  # noqa: E402
-from upscaler.metrics import psnr_ssim  # noqa: E402
+from upscaler.inference import load_upscaler
+from upscaler.metrics import psnr_ssim
+from upscaler.protocol import CLASSICAL
 
 DATA = ROOT.parent / "shared" / "data" / "benchmarks"
 

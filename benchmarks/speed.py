@@ -29,15 +29,15 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from reference_nets import EDSRBaseline, SRVGGNetCompact  # noqa: E402
-from upscaler.data import eval_pair  # noqa: E402
-from upscaler.inference import Upscaler, tensor_to_pil  # noqa: E402
-from upscaler.metrics import psnr_y  # noqa: E402
-from upscaler.stages import STAGES  # noqa: E402
-from upscaler.weights import load_model  # noqa: E402
+from reference_nets import EDSRBaseline, SRVGGNetCompact
+
+from upscaler.images import tensor_to_pil
+from upscaler.inference import Upscaler
+from upscaler.metrics import psnr_y
+from upscaler.protocol import eval_pair
+from upscaler.stages import STAGES
+from upscaler.weights import load_model
 
 CATS_VAL = ROOT.parent / "shared" / "data" / "cats" / "val"
 
@@ -110,7 +110,6 @@ def peak_rss(stage, size, weights):
     """Peak RSS (MB) of a fresh process that upscales one size x size photo through load_upscaler."""
     code = f"""
 import sys
-sys.path.insert(0, {str(ROOT)!r})
 from PIL import Image
 from upscaler import load_upscaler
 up = load_upscaler({stage!r}, weights={weights!r})
@@ -201,7 +200,7 @@ def main(argv=None):
     for name, method, f in (("PIL bicubic", Image.BICUBIC, 8), ("PIL lanczos", Image.LANCZOS, 8),
                             ("PIL bicubic", Image.BICUBIC, 4)):
         t = timeit(lambda: img64.resize((64 * f, 64 * f), method), repeats * 3, warmup)
-        base_rows.append((name, f"64x64", f"{64 * f}x{64 * f}", t * 1000, t * 1000 / ((64 * f) ** 2 / 1e6)))
+        base_rows.append((name, "64x64", f"{64 * f}x{64 * f}", t * 1000, t * 1000 / ((64 * f) ** 2 / 1e6)))
     for name, net in (("SRVGGNetCompact x4 (64 feat, 32 conv)", SRVGGNetCompact()),
                       ("EDSR-baseline x4 (16 blocks, 64 feat)", EDSRBaseline())):
         net = net.eval().to(memory_format=torch.channels_last)
@@ -209,7 +208,7 @@ def main(argv=None):
         with torch.no_grad():
             t = timeit(lambda: net(x), repeats, warmup)
         base_rows.append((name, "64x64", "256x256", t * 1000, t * 1000 / (256 ** 2 / 1e6)))
-    up = Upscaler(nets["64to512"], "default", "64to512", device="cpu")
+    up = Upscaler(nets["64to512"], "64to512", device="cpu")
     t = timeit(lambda: up(img64), repeats, warmup)
     base_rows.append(("ours: load_upscaler('64to512') on a PIL image (default variant)", "64x64", "512x512",
                       t * 1000, t * 1000 / (512 ** 2 / 1e6)))

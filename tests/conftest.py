@@ -67,3 +67,13 @@ def tiny_dataset(tmp_path_factory):
     for f in sorted(CATS_TRAIN.glob("*.jpg"))[:16]:
         shutil.copy(f, root / f.name)
     return root
+
+
+@pytest.fixture(scope="session")
+def live_app():
+    """One `python app.py` (offline, bundled weights) shared by every test that talks to a
+    running server. -> (url, process, log file)."""
+    from helpers import running_app
+
+    with running_app({"HF_HUB_OFFLINE": "1"}) as handle:
+        yield handle

@@ -7,9 +7,8 @@ import struct
 import zlib
 
 import numpy as np
-from PIL import Image
-
 from conftest import ROOT
+from PIL import Image
 
 PHOTO = ROOT / "examples" / "cat.4093.jpg"  # 335 x 359
 

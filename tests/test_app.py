@@ -4,14 +4,14 @@ import os
 import subprocess
 import sys
 import urllib.request
+import zipfile
 
 import numpy as np
 import pytest
-from PIL import Image
-
-from helpers import app_log, running_app
 from conftest import ROOT
+from helpers import app_log, running_app
 from hub_server import serve
+from PIL import Image
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # the in-process app must never look for the network
 EXAMPLE = str(ROOT / "examples" / "cat.4093.jpg")
@@ -25,8 +25,12 @@ def app():
 
 
 # ----------------------------------------------------------------- handlers, direct
+def no_progress(*a, **k):
+    pass
+
+
 def test_upscale_handler_returns_both_images_at_the_output_size(app):
-    (bilinear, learned), path = app.upscale(EXAMPLE, "128to256", "default", progress=lambda *a, **k: None)
+    (bilinear, learned), path = app.upscale(EXAMPLE, "128to256", "default")
     w, h = Image.open(EXAMPLE).size
     # Files, not PIL images: Gradio copies a file into its cache atomically, but rewrites a
     # PIL image in place, where a second user fetching the same result can read an empty file.
@@ -34,6 +38,53 @@ def test_upscale_handler_returns_both_images_at_the_output_size(app):
     assert Image.open(bilinear).size == Image.open(learned).size == (2 * w, 2 * h)
     saved = Image.open(path)
     assert saved.format == "PNG" and saved.size == (2 * w, 2 * h)
+    assert os.path.basename(path) == "cat.4093-x2-default.png"  # named after the upload
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_upscale_by_scale(app, scale):
+    (bilinear, learned), path = app.upscale_by(EXAMPLE, scale, "default")
+    w, h = Image.open(EXAMPLE).size
+    assert Image.open(path).size == Image.open(bilinear).size == (scale * w, scale * h)
+    assert os.path.basename(path) == f"cat.4093-x{scale}-default.png"
+
+
+def test_four_x_chains_two_stages(app):
+    """4x = 64to128 then 128to256, exactly."""
+    from upscaler import load_upscaler
+
+    _, path = app.upscale_by(EXAMPLE, 4, "default")
+    img = Image.open(EXAMPLE)
+    want = load_upscaler("128to256", dtype=app.UPSCALERS["default", "128to256"].dtype)(
+        load_upscaler("64to128", dtype=app.UPSCALERS["default", "64to128"].dtype)(img))
+    assert np.array_equal(np.asarray(Image.open(path)), np.asarray(want))
+
+
+def test_the_users_file_facts_are_kept(app, tmp_path):
+    """ICC profile, DPI and EXIF travel to the result; the orientation is applied once and reset."""
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees
+    exif[0x010F] = "TestCam"
+    src = tmp_path / "phone.jpg"
+    Image.open(EXAMPLE).save(src, exif=exif.tobytes(), dpi=(300, 300), icc_profile=icc)
+    _, path = app.upscale_by(str(src), 2, "default")
+    out = Image.open(path)
+    w, h = Image.open(EXAMPLE).size
+    assert out.size == (2 * h, 2 * w)  # rotated by the EXIF orientation
+    assert out.info["icc_profile"] == icc and round(out.info["dpi"][0]) == 300
+    assert out.getexif()[0x0112] == 1 and out.getexif()[0x010F] == "TestCam"
+
+
+def test_batch_zips_the_results_and_names_the_refusals(app, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not a picture")
+    archive, lines = app.upscale_batch([EXAMPLE, str(bad), str(ROOT / "examples" / "cat.4018.jpg")], 2, "default")
+    with zipfile.ZipFile(archive) as z:
+        assert sorted(z.namelist()) == ["cat.4018-x2-default.png", "cat.4093-x2-default.png"]
+    assert "notes.png: skipped" in lines and "cat.4093.jpg: 335x359 -> 670x718" in lines
 
 
 def test_compare_handler_scores_all_three(app):
@@ -62,34 +113,86 @@ def test_output_limit_is_enforced(app, tmp_path):
     big = tmp_path / "big.png"
     Image.new("RGB", (600, 600)).save(big)  # x8 -> 4800x4800 > 16.8 MP
     with pytest.raises(gr.Error, match="the limit is"):
-        app.upscale(str(big), "64to512", "default", progress=lambda *a, **k: None)
+        app.upscale(str(big), "64to512", "default")
+    with pytest.raises(gr.Error, match="scale must be 2, 4 or 8"):
+        app.upscale_by(EXAMPLE, 3, "default")
+
+
+def test_the_page_checks_on_upload_and_offers_to_shrink(app, tmp_path):
+    big = tmp_path / "big.png"
+    Image.new("RGB", (800, 600), (10, 100, 10)).save(big)
+    _, status, shrink = app.page_check_upload({"path": str(big)}, "8x")
+    assert "6400x4800" in status and "591x443" in status and shrink["visible"] is True
+    _, status, shrink = app.page_check_upload({"path": str(big)}, "2x")
+    assert "1600x1200" in status and shrink["visible"] is False
+    bad = tmp_path / "text.png"
+    bad.write_text("hello")
+    cleared, status, _ = app.page_check_upload({"path": str(bad)}, "2x")
+    assert cleared is None and "not an image" in status  # refused on upload, not after the click
+    out = app.page_shrink_and_upscale(str(big), "8x", "default", "64to128", no_progress)
+    (_, learned), status = out[0], out[2]
+    assert Image.open(learned).size == (591 * 8, 443 * 8)
+    assert "shrunk to 591x443" in status and "800x600" in status
+
+
+def test_the_page_states_facts_and_errors_in_its_status_line(app):
+    slider, download, status, crop_b, crop_l, files = app.page_upscale(EXAMPLE, "2x", "default", "64to128",
+                                                                       progress=no_progress)
+    assert "335x359 -> 670x718" in status and "network" in status and "total" in status and "cpu" in status
+    assert download["label"] == "Download cat.4093-x2-default.png"
+    assert crop_b.size == crop_l.size == (app.CROP, app.CROP)  # 1:1 crops, same window
+    slider, download, status, *_ = app.page_upscale(None, "2x", "default", "64to128", progress=no_progress)
+    assert slider is None and "Upload an image" in status and status.startswith("⚠️")
+
+
+def test_clicking_the_input_moves_the_1to1_crop(app):
+    *_, files = app.page_upscale(EXAMPLE, "4x", "default", "64to128", progress=no_progress)
+
+    class Click:  # what Gradio passes for a click on the input image: (x, y) in its pixels
+        index = (10, 12)
+
+    crop_b, crop_l = app.page_pick_crop(files, Click())
+    learned = Image.open(files["learned"])
+    want = learned.crop((0, 0, app.CROP, app.CROP))  # near the corner: the window is clipped to the image
+    assert np.array_equal(np.asarray(crop_l), np.asarray(want))
+
+
+def test_compare_page_shows_every_image_and_a_table(app):
+    gallery, table, status = app.page_compare(EXAMPLE, "64to128", "default", True)
+    captions = [c for _, c in gallery]
+    assert captions[0].startswith("the small input") and captions[-1].startswith("ground truth")
+    assert "bicubic" in captions and "learned: default" in captions and "learned: seed reproduction" in captions
+    assert "PSNR, dB (higher is better)" in table and table.count("**") == 4  # best PSNR and SSIM marked
 
 
 def test_old_outputs_are_removed(app):
-    """Each request writes its PNGs; those older than OUTPUT_TTL go on the next request."""
-    _, first = app.upscale(EXAMPLE, "64to128", "default", progress=lambda *a, **k: None)
+    """Each request writes its files; those older than OUTPUT_TTL go on the next request."""
+    _, first = app.upscale(EXAMPLE, "64to128", "default")
     first_dir = os.path.dirname(first)
     old = os.path.getmtime(first_dir) - app.OUTPUT_TTL - 1
     os.utime(first_dir, (old, old))
-    _, second = app.upscale(EXAMPLE, "64to128", "default", progress=lambda *a, **k: None)
+    _, second = app.upscale(EXAMPLE, "64to128", "default")
     assert not os.path.exists(first) and os.path.exists(second)
     assert os.path.dirname(os.path.dirname(second)) == str(app.OUTPUTS)
 
 
-def test_both_buttons_share_one_concurrency_limit(app):
-    fns = {fn.api_name: fn for fn in app.demo.fns.values()}
-    assert fns["upscale"].concurrency_id == fns["compare"].concurrency_id
-    assert fns["upscale"].concurrency_limit == fns["compare"].concurrency_limit == "default"  # the queue's:
+def test_every_job_shares_one_concurrency_limit(app):
+    fns = [fn for fn in app.demo.fns.values() if fn.concurrency_id == "model"]
+    names = {fn.api_name for fn in fns}
+    assert {"upscale", "upscale_by", "upscale_batch", "compare"} <= names
+    assert len(fns) >= 8  # the four API endpoints and the page's four buttons
+    assert all(fn.concurrency_limit == "default" for fn in fns)  # the queue's:
     assert app.demo._queue.default_concurrency_limit == app.CONCURRENCY
 
 
 # --------------------------------------------------------------- gradio_client, live
 @pytest.fixture(scope="module")
-def live():
-    with running_app({"HF_HUB_OFFLINE": "1"}) as (url, proc, log):
-        yield url, log
+def live(live_app):
+    url, _, log = live_app
+    return url, log
 
 
+@pytest.mark.slow
 def test_client_upscale_x8(live):
     from gradio_client import Client, handle_file
 
@@ -102,6 +205,7 @@ def test_client_upscale_x8(live):
         assert img.format == "PNG" and img.size == (8 * w, 8 * h)
 
 
+@pytest.mark.slow
 def test_the_download_is_served_from_gradios_cache(live):
     """The app prunes its own output folder; what a client fetches must not live there."""
     from gradio_client import Client, handle_file
@@ -109,10 +213,11 @@ def test_the_download_is_served_from_gradios_cache(live):
     url, _ = live
     _, download = Client(url, verbose=False, download_files=False).predict(
         handle_file(EXAMPLE), "64to128", api_name="/upscale")
-    assert download["path"].endswith("upscaled-x2-default.png")
+    assert download["path"].endswith("cat.4093-x2-default.png")
     assert "upscaler-outputs-" not in download["path"], download["path"]
 
 
+@pytest.mark.slow
 def test_client_compare_and_parameter_names(live, tmp_path):
     from gradio_client import Client, handle_file
 
@@ -121,6 +226,9 @@ def test_client_compare_and_parameter_names(live, tmp_path):
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert [p["parameter_name"] for p in api["/upscale"]["parameters"]] == ["image", "stage", "model"]
     assert [p["parameter_name"] for p in api["/compare"]["parameters"]] == ["image", "stage", "model"]
+    assert [p["parameter_name"] for p in api["/upscale_by"]["parameters"]] == ["image", "scale", "model"]
+    assert [p["parameter_name"] for p in api["/upscale_batch"]["parameters"]] == ["images", "scale", "model"]
+    assert set(api) == {"/upscale", "/upscale_by", "/upscale_batch", "/compare"}  # the page's events are private
     rgba = tmp_path / "rgba.png"
     Image.new("RGBA", (40, 30), (200, 10, 10, 128)).save(rgba)
     (bilinear, learned), download = client.predict(handle_file(str(rgba)), "128to256", api_name="/upscale")
@@ -130,6 +238,7 @@ def test_client_compare_and_parameter_names(live, tmp_path):
     assert set(metrics) == {"bilinear", "bicubic", "seed"}
 
 
+@pytest.mark.slow
 def test_page_says_where_the_weights_came_from(live):
     url, _ = live
     config = json.loads(urllib.request.urlopen(url + "config").read())
@@ -138,12 +247,14 @@ def test_page_says_where_the_weights_came_from(live):
     assert "megapixels" in texts  # the limits are on the page
 
 
+@pytest.mark.slow
 def test_a_bad_setting_stops_the_server_with_a_message():
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "UPSCALER_DTYPE": "float8"}
     p = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode != 0 and "UPSCALER_DTYPE='float8': use float32, bfloat16 or float16" in p.stderr
 
 
+@pytest.mark.slow
 def test_dtype_setting_reaches_every_network():
     code = "import app; print(sorted({str(u.dtype) for u in app.UPSCALERS.values()}))"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "UPSCALER_DTYPE": "float32"}
@@ -152,6 +263,7 @@ def test_dtype_setting_reaches_every_network():
 
 
 # ------------------------------------------------------------ weights at start-up
+@pytest.mark.slow
 def test_unreachable_hub_falls_back_to_the_bundled_weights():
     env = {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9", "UPSCALER_REPO_ID": "me/cats",
            "HF_HUB_ETAG_TIMEOUT": "2", "HF_HUB_DOWNLOAD_TIMEOUT": "2"}
@@ -164,6 +276,7 @@ def test_unreachable_hub_falls_back_to_the_bundled_weights():
         assert Image.open(download).size[0] == 2 * Image.open(EXAMPLE).size[0]
 
 
+@pytest.mark.slow
 def test_hub_weights_are_used_and_a_corrupt_file_falls_back(tmp_path, tiny_weights):
     hub, hub_url, server = serve()
     try:

@@ -2,9 +2,11 @@
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 
+@pytest.mark.slow
 def test_quality_benchmark_runs(tiny_weights):
     p = subprocess.run([sys.executable, "benchmarks/quality.py", "--weights", str(tiny_weights), "--limit", "1",
                         "--datasets", "Set5", "--scales", "2", "8"], cwd=ROOT, capture_output=True, text=True,
@@ -15,6 +17,7 @@ def test_quality_benchmark_runs(tiny_weights):
     assert "Set5 x2 | Set5 x8" in p.stdout
 
 
+@pytest.mark.slow
 def test_speed_benchmark_runs(tiny_weights):
     p = subprocess.run([sys.executable, "benchmarks/speed.py", "--quick", "--weights", str(tiny_weights)],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)

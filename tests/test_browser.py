@@ -5,8 +5,9 @@ import os
 
 import pytest
 
-from helpers import running_app
+pytestmark = pytest.mark.slow  # a server and a browser
 from conftest import ROOT
+from helpers import running_app
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts"

@@ -1,19 +1,14 @@
 """python -m upscaler ..., as a user runs it."""
 import json
 import shutil
-import subprocess
-import sys
 
+import pytest
+from conftest import CATS_VAL
+from helpers import cli
 from PIL import Image
 
-from conftest import CATS_VAL, ROOT
 
-
-def cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "upscaler", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, **kw)
-
-
+@pytest.mark.slow
 def test_upscale_a_folder(tiny_weights, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -27,6 +22,7 @@ def test_upscale_a_folder(tiny_weights, tmp_path):
     assert "wrote 3 image(s)" in p.stdout
 
 
+@pytest.mark.slow
 def test_upscale_one_file_x8_with_the_seed_model(tiny_weights, tmp_path):
     src = sorted(CATS_VAL.glob("*.jpg"))[0]
     p = cli("upscale", src, "--stage", "64to512", "--model", "seed", "--weights", tiny_weights,
@@ -35,6 +31,7 @@ def test_upscale_one_file_x8_with_the_seed_model(tiny_weights, tmp_path):
     assert Image.open(tmp_path / f"{src.stem}.png").size == tuple(8 * v for v in Image.open(src).size)
 
 
+@pytest.mark.slow
 def test_clear_errors(tiny_weights, tmp_path):
     p = cli("upscale", tmp_path / "missing.jpg", "--stage", "64to128", "--output-dir", tmp_path)
     assert p.returncode == 2 and "does not exist" in p.stderr
@@ -46,6 +43,7 @@ def test_clear_errors(tiny_weights, tmp_path):
     assert p.returncode == 2 and "no model.safetensors" in p.stderr and "Traceback" not in p.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_and_card(tiny_weights, tmp_path):
     root = tmp_path / "w"
     shutil.copytree(tiny_weights, root)
@@ -60,6 +58,7 @@ def test_evaluate_and_card(tiny_weights, tmp_path):
     assert "Evaluation on cats/val" in (root / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_figures(tiny_weights, tmp_path):
     p = cli("figures", "--data", CATS_VAL, "--weights", tiny_weights, "--output-dir", tmp_path, "--count", "2",
             "--stages", "64to128", "--cell", "64")

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 import torch
+from conftest import CATS_VAL
 from PIL import Image
 
-from conftest import CATS_VAL
 from upscaler import data
 from upscaler.metrics import psnr_y
 from upscaler.protocol import eval_pair

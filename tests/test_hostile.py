@@ -8,14 +8,13 @@ import sys
 import threading
 import time
 
+import hostile_files
 import numpy as np
 import psutil
 import pytest
-from PIL import Image
-
-import hostile_files
-from helpers import app_log, running_app
 from conftest import ROOT
+from helpers import app_log, running_app
+from PIL import Image
 
 EXAMPLE = str(ROOT / "examples" / "cat.4093.jpg")
 
@@ -26,14 +25,12 @@ def cases(tmp_path_factory):
     return folder, hostile_files.make(folder)
 
 
+pytestmark = pytest.mark.slow  # a server, subprocesses, 16 clients
+
+
 @pytest.fixture(scope="module")
-def live():
-    with running_app({"HF_HUB_OFFLINE": "1"}) as handle:
-        yield handle  # url, process, log
-
-
-def _error_text(exc) -> str:
-    return str(exc)
+def live(live_app):
+    return live_app  # url, process, log
 
 
 def test_every_hostile_file_through_the_api(cases, live):
@@ -48,7 +45,7 @@ def test_every_hostile_file_through_the_api(cases, live):
                 result = client.predict(handle_file(str(folder / name)), "64to128", api_name=api)
                 error = None
             except Exception as e:  # gradio_client raises AppError with the server's message
-                result, error = None, _error_text(e)
+                result, error = None, str(e)
             kind = expect[0]
             if error is not None:
                 assert "Traceback" not in error and 'File "' not in error, (name, api, error)

@@ -5,11 +5,10 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
-from hub_server import serve
 from helpers import ACCELERATE
 from helpers import train_args as common
+from hub_server import serve
 
 pytestmark = pytest.mark.slow  # subprocesses and a server
 

@@ -3,14 +3,13 @@ import io
 import numpy as np
 import pytest
 import torch
+from conftest import CATS_VAL, perturbed
 from PIL import Image
 
 from upscaler.inference import Upscaler, load_upscaler
 from upscaler.models import FAMILIES
 from upscaler.stages import STAGES
 from upscaler.weights import WeightsError
-
-from conftest import CATS_VAL, perturbed
 
 
 @pytest.fixture(scope="module")

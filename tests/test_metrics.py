@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from conftest import SHARED_DATA
 from PIL import Image
 
-from conftest import SHARED_DATA
 from upscaler.metrics import psnr_ssim, psnr_y, rgb_to_y, ssim_y
 
 

@@ -2,12 +2,17 @@ import json
 
 import pytest
 import torch
+from conftest import perturbed
 
-from upscaler.models import FAMILIES, ResidualUpsampler, Upsampler, Upsampler8x, model_class
+from upscaler.models import (
+    FAMILIES,
+    ResidualUpsampler,
+    Upsampler,
+    Upsampler8x,
+    model_class,
+)
 from upscaler.stages import STAGES, TWO_X_STAGES
 from upscaler.weights import WeightsError, load_model, save_model
-
-from conftest import perturbed
 
 
 @pytest.mark.parametrize("model", list(FAMILIES))

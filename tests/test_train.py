@@ -10,13 +10,13 @@ import time
 
 import pytest
 import torch
-from PIL import Image
-from safetensors.torch import load_file
-
 from conftest import ROOT
 from helpers import ACCELERATE, TRAIN_SCRIPT, run_ok
 from helpers import train_args as common
 from hub_server import serve
+from PIL import Image
+from safetensors.torch import load_file
+
 from upscaler.inference import load_upscaler
 
 pytestmark = pytest.mark.slow  # subprocesses that train

@@ -3,12 +3,12 @@ really upscales better than bicubic on validation cats (never trained on)."""
 import json
 
 import pytest
+from conftest import CATS_VAL
 from PIL import Image
 
-from conftest import CATS_VAL
-from upscaler.protocol import eval_pair
 from upscaler.inference import load_upscaler
 from upscaler.metrics import psnr_y
+from upscaler.protocol import eval_pair
 from upscaler.stages import STAGES
 from upscaler.weights import BUNDLED_WEIGHTS
 

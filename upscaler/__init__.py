@@ -5,7 +5,13 @@
     big = up(PIL.Image.open("cat.jpg"))    # 8x larger, same mode family
 """
 from .inference import Upscaler, load_upscaler
-from .models import FAMILIES, ResidualUpsampler, ResidualUpsampler8x, Upsampler, Upsampler8x
+from .models import (
+    FAMILIES,
+    ResidualUpsampler,
+    ResidualUpsampler8x,
+    Upsampler,
+    Upsampler8x,
+)
 from .stages import STACK_STAGE, STAGES, TWO_X_STAGES, Stage, get_stage
 from .weights import WeightsError, load_model, save_model
 

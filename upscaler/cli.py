@@ -11,7 +11,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from .images import DEFAULT_MAX_PIXELS, ImageRejected, check_output_size, open_checked
+from .images import (
+    DEFAULT_MAX_PIXELS,
+    FORMATS,
+    ImageRejected,
+    check_output_size,
+    file_facts,
+    open_checked,
+    save_image,
+)
 from .inference import DTYPES
 from .models import DEFAULT_MODEL, FAMILIES
 from .protocol import IMAGE_SUFFIXES, eval_pair, image_files
@@ -55,17 +63,17 @@ def cmd_upscale(args) -> int:
         try:
             img = open_checked(path, args.max_pixels)
             check_output_size(img.size, up.factor, args.max_output_pixels, hint="--max-output-pixels")
+            facts = file_facts(img)  # the input's ICC profile, DPI and EXIF travel to the output
             out = up(img)
         except ImageRejected as e:
             failed.append((path, str(e)))
             tqdm.write(f"skipped {path}: {e}", file=sys.stderr)
             continue
-        target = out_dir / f"{path.stem}.png"
-        tmp = target.with_suffix(".png.part")
-        out.save(tmp, format="PNG")
-        tmp.replace(target)  # never a half-written PNG under the real name
+        suffix = {"jpeg": ".jpg"}.get(args.format, f".{args.format}")
+        # written to a .part name and renamed: never a half-written file under the real name
+        save_image(out, out_dir / f"{path.stem}{suffix}", facts=facts, fmt=args.format, quality=args.quality)
     done = len(files) - len(failed)
-    print(f"wrote {done} image(s) to {out_dir} ({up.model}/{up.stage}, x{up.factor}, {up.source})")
+    print(f"wrote {done} image(s) to {out_dir} ({up.model}/{up.stage.name}, x{up.factor}, {up.source})")
     if failed:
         print(f"{len(failed)} file(s) skipped:", file=sys.stderr)
         for path, why in failed:
@@ -118,7 +126,10 @@ def build_parser():
     u = sub.add_parser("upscale", help="upscale an image file or every image in a folder")
     u.add_argument("input", help="an image file or a folder of images")
     u.add_argument("--stage", required=True, choices=list(STAGES))
-    u.add_argument("--output-dir", required=True, help="PNGs are written here with the input's stem")
+    u.add_argument("--output-dir", required=True, help="results are written here with the input's stem")
+    u.add_argument("--format", default="png", choices=list(FORMATS),
+                   help="png (lossless, keeps 16-bit), webp or jpeg; the input's ICC, DPI and EXIF are kept")
+    u.add_argument("--quality", type=int, default=95, help="webp / jpeg quality (1-100)")
     u.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
     u.add_argument("--max-output-pixels", type=int, default=400_000_000,
                    help="refuse inputs whose result would be larger (memory: ~3 bytes a pixel)")
@@ -160,3 +171,8 @@ def main(argv=None) -> int:
     except WeightsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def main_exit():
+    """The ``upscaler`` console script."""
+    sys.exit(main())

@@ -22,7 +22,10 @@ from .stages import get_stage
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+# The weights shipped with the code: weights/ in a clone (or an editable install), and
+# upscaler/bundled_weights/ in an installed package (pyproject.toml maps one to the other).
+_INSTALLED = Path(__file__).resolve().parent / "bundled_weights"
+BUNDLED_WEIGHTS = _INSTALLED if _INSTALLED.is_dir() else Path(__file__).resolve().parent.parent / "weights"
 
 
 class WeightsError(RuntimeError):
@@ -68,8 +71,13 @@ def fetch_from_hub(repo_id: str, model: str, stage: str, revision: str | None = 
     HF_ENDPOINT like every huggingface_hub call. Raises ``HubUnreachable`` or
     ``WeightsNotFound``."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     where = f"{model}/{stage} from the Hub repo {repo_id!r} (revision {revision or 'main'})"
     try:

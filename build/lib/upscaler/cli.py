@@ -1,0 +1,167 @@
+"""Command line: ``python -m upscaler upscale | evaluate | figures``.
+
+    python -m upscaler upscale photo.jpg --stage 64to512 --output-dir out/
+    python -m upscaler upscale photos/ --stage 128to256 --output-dir out/ --weights my-weights/
+    python -m upscaler evaluate --data ../shared/data/cats/val --output weights/evaluation.json
+    python -m upscaler figures --data ../shared/data/cats/val --output-dir docs/figures
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from .images import DEFAULT_MAX_PIXELS, ImageRejected, check_output_size, open_checked
+from .inference import DTYPES
+from .models import DEFAULT_MODEL, FAMILIES
+from .protocol import IMAGE_SUFFIXES, eval_pair, image_files
+from .stages import STAGES
+from .weights import bundled_weights_dir
+
+
+def _add_weights_args(p):
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(FAMILIES))
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--weights", default=None, help="a local weights root (<root>/<model>/<stage>/)")
+    src.add_argument("--repo-id", default=None, help="a Hub model repo in the same layout")
+    p.add_argument("--revision", default=None, help="Hub revision (commit, branch or tag)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--dtype", default=None, choices=DTYPES)
+    p.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/rotations (8x slower)")
+
+
+def cmd_upscale(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .inference import load_upscaler
+
+    src = Path(args.input)
+    if src.is_dir():
+        files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            print(f"error: no images in {src}", file=sys.stderr)
+            return 2
+    elif src.is_file():
+        files = [src]
+    else:
+        print(f"error: {src} does not exist", file=sys.stderr)
+        return 2
+    up = load_upscaler(args.stage, model=args.model, weights=args.weights, repo_id=args.repo_id,
+                       revision=args.revision, device=args.device, dtype=args.dtype, self_ensemble=args.self_ensemble)
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = []
+    for path in tqdm(files, desc=f"upscaling x{up.factor}", unit="img", disable=len(files) == 1 or args.quiet):
+        try:
+            img = open_checked(path, args.max_pixels)
+            check_output_size(img.size, up.factor, args.max_output_pixels, hint="--max-output-pixels")
+            out = up(img)
+        except ImageRejected as e:
+            failed.append((path, str(e)))
+            tqdm.write(f"skipped {path}: {e}", file=sys.stderr)
+            continue
+        target = out_dir / f"{path.stem}.png"
+        tmp = target.with_suffix(".png.part")
+        out.save(tmp, format="PNG")
+        tmp.replace(target)  # never a half-written PNG under the real name
+    done = len(files) - len(failed)
+    print(f"wrote {done} image(s) to {out_dir} ({up.model}/{up.stage}, x{up.factor}, {up.source})")
+    if failed:
+        print(f"{len(failed)} file(s) skipped:", file=sys.stderr)
+        for path, why in failed:
+            print(f"  {path}: {why}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate, save
+    from .protocol import format_table
+
+    result = evaluate(args.data, weights=args.weights, models=args.models, stages=args.stages, limit=args.limit,
+                      device=args.device, dtype=args.dtype)
+    print(format_table(result))
+    if args.output:
+        save(result, args.output)
+        print(f"saved {args.output}")
+    if args.update_card:
+        from .hub import write_model_card
+
+        root = args.weights or bundled_weights_dir()
+        save(result, Path(root) / "evaluation.json")
+        print(f"updated {write_model_card(root)}")
+    return 0
+
+
+def cmd_figures(args) -> int:
+    from .figures import comparison_grid
+    from .inference import load_upscaler
+
+    photos = [Image.open(p).convert("RGB") for p in image_files(args.data)[:args.count]]
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stage in args.stages:
+        up = load_upscaler(stage, model=args.model, weights=args.weights)
+        pairs = [eval_pair(p, STAGES[stage]) for p in photos]
+        grid = comparison_grid([lr for lr, _ in pairs], [up(lr) for lr, _ in pairs], [hr for _, hr in pairs],
+                               cell=args.cell)
+        path = out_dir / f"{args.model}-{stage}.png"
+        grid.save(path)
+        print(f"saved {path}")
+    return 0
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m upscaler", description="Learned image upscaling.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    u = sub.add_parser("upscale", help="upscale an image file or every image in a folder")
+    u.add_argument("input", help="an image file or a folder of images")
+    u.add_argument("--stage", required=True, choices=list(STAGES))
+    u.add_argument("--output-dir", required=True, help="PNGs are written here with the input's stem")
+    u.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
+    u.add_argument("--max-output-pixels", type=int, default=400_000_000,
+                   help="refuse inputs whose result would be larger (memory: ~3 bytes a pixel)")
+    u.add_argument("--quiet", action="store_true")
+    _add_weights_args(u)
+    u.set_defaults(func=cmd_upscale)
+
+    e = sub.add_parser("evaluate", help="the cats/val table (fixed-size protocol)")
+    e.add_argument("--data", required=True, help="a folder of photos (e.g. ../shared/data/cats/val)")
+    e.add_argument("--weights", default=None, help="weights root (default: bundled weights/)")
+    e.add_argument("--models", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    e.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
+    e.add_argument("--limit", type=int, default=None, help="first N photos only")
+    e.add_argument("--output", default=None, help="write the results as JSON")
+    e.add_argument("--update-card", action="store_true",
+                   help="also write <weights>/evaluation.json and regenerate <weights>/README.md (the model card)")
+    e.add_argument("--device", default=None)
+    e.add_argument("--dtype", default=None, choices=DTYPES)
+    e.set_defaults(func=cmd_evaluate)
+
+    f = sub.add_parser("figures", help="the reference's figures: bilinear / learned / ground truth")
+    f.add_argument("--data", required=True)
+    f.add_argument("--output-dir", required=True)
+    f.add_argument("--model", default=DEFAULT_MODEL, choices=list(FAMILIES))
+    f.add_argument("--weights", default=None)
+    f.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
+    f.add_argument("--count", type=int, default=4)
+    f.add_argument("--cell", type=int, default=192)
+    f.set_defaults(func=cmd_figures)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from .weights import WeightsError
+
+    try:
+        return args.func(args)
+    except WeightsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def main_exit():
+    """The ``upscaler`` console script."""
+    sys.exit(main())

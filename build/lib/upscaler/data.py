@@ -1,0 +1,228 @@
+"""Training data: any image dataset -> batches of (low-res, high-res) pairs on the training device.
+
+Sources: a Hub dataset through ``datasets.load_dataset`` (default: the cat half of
+``microsoft/cats_vs_dogs``, rows with ``labels == 0``) or a local folder loaded as
+``imagefolder``.
+
+Why it looks like this: making pairs one sample at a time with PIL (JPEG decode, two
+resizes, flips) in DataLoader workers starved a GPU at about 250 samples/s. So:
+
+1. ``DecodedImages``: every photo is decoded **once** into one uint8 file, memory-mapped,
+   keyed by the dataset's fingerprint (a second run, or a second process, maps the same
+   file). Unreadable photos are skipped and counted here, once.
+2. ``PairMaker``: each step's pairs are made as tensor operations on the training device:
+   a random square of 60-100% of the photo's short side, resized to the stage's output
+   size (its "world": 128 px for 64to128, 512 for 256to512 and 64to512); a random
+   ``patch`` x ``patch`` crop of that world is the HR target, with random flips and
+   transposes; its bicubic downscale by the stage's factor is the LR input.
+   Only the part of the photo under the patch is resized: the same pixels as resizing the
+   whole world and cropping it, at a fraction of the work.
+
+Every resize is ``pil_bicubic``: torch's antialiased bicubic run as PIL runs it
+(horizontal pass, round to 8 bits, vertical pass, round), so the LR inputs training sees
+match ``PIL.Image.BICUBIC``, which the evaluation protocol uses (``protocol.py``), to
+about 0.001 dB (``tests/test_data.py``).
+
+Randomness is keyed by (seed, process, step), never drawn from a global generator: a run
+killed and resumed from a checkpoint sees exactly the batches an uninterrupted run would.
+"""
+import hashlib
+import io
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .images import oriented
+from .stages import Stage
+
+CATS_DATASET = "microsoft/cats_vs_dogs"
+CATS_LABEL_COLUMN, CATS_LABEL_VALUE = "labels", 0  # 0 = cat in microsoft/cats_vs_dogs
+
+
+# ------------------------------------------------------------------------ sources
+def load_images(dataset_name=None, data_dir=None, split="train", image_column="image",
+                label_column=None, label_value=None, cache_dir=None):
+    """A ``datasets.Dataset`` with one ``image`` column, not yet decoded."""
+    import datasets
+
+    if data_dir is not None:
+        ds = datasets.load_dataset("imagefolder", data_dir=str(data_dir), split=split, cache_dir=cache_dir)
+    else:
+        ds = datasets.load_dataset(dataset_name or CATS_DATASET, split=split, cache_dir=cache_dir)
+    if label_column is not None and label_value is not None:
+        if label_column not in ds.column_names:
+            raise ValueError(f"label column {label_column!r} not in dataset columns {ds.column_names}")
+        ds = ds.filter(lambda v: v == label_value, input_columns=label_column)
+    if image_column not in ds.column_names:
+        raise ValueError(f"image column {image_column!r} not in dataset columns {ds.column_names}")
+    if image_column != "image":
+        ds = ds.rename_column(image_column, "image")
+    ds = ds.select_columns(["image"])
+    # Decode ourselves, so one unreadable file is a skipped photo, not a crash.
+    return ds.cast_column("image", datasets.Image(decode=False))
+
+
+def open_image(value) -> Image.Image | None:
+    """A datasets image cell ({'bytes', 'path'}) or a PIL image -> RGB PIL image, or None
+    if it cannot be read."""
+    try:
+        if isinstance(value, Image.Image):
+            img = value
+        elif value.get("bytes") is not None:
+            img = Image.open(io.BytesIO(value["bytes"]))
+        else:
+            img = Image.open(value["path"])
+        img = oriented(img)
+        img.load()
+        return img.convert("RGB")
+    except Exception:
+        return None
+
+
+# ------------------------------------------------------------------ decoded cache
+class DecodedImages:
+    """Every readable photo of a dataset as uint8 HxWx3, decoded once.
+
+    Stored as one flat memory-mapped file plus an index (offset, height, width per
+    photo), under ``cache_dir/upscaler-decoded/<fingerprint>/``. The first process
+    builds it (write to a temporary name, then rename); every later run or process maps
+    it. ``len()`` counts readable photos; ``skipped`` counts the unreadable ones.
+    """
+
+    def __init__(self, folder: Path):
+        index = json.loads((folder / "index.json").read_text())
+        self.folder = folder
+        self.skipped = index["skipped"]
+        self.entries = index["entries"]  # [offset, height, width]
+        size = sum(h * w * 3 for _, h, w in self.entries)
+        self.pixels = np.memmap(folder / "pixels.u8", dtype=np.uint8, mode="r", shape=(max(size, 1),))
+
+    def __len__(self):
+        return len(self.entries)
+
+    def __getitem__(self, i) -> np.ndarray:
+        offset, h, w = self.entries[i]
+        return self.pixels[offset:offset + h * w * 3].reshape(h, w, 3)
+
+    @classmethod
+    def build(cls, ds, cache_dir=None, num_workers=0) -> "DecodedImages":
+        """Decode ``ds`` (from ``load_images``) once, or map the cache of an earlier run."""
+        import datasets
+
+        root = Path(cache_dir) if cache_dir else Path(datasets.config.HF_DATASETS_CACHE)
+        key = getattr(ds, "_fingerprint", None) or hashlib.sha1(repr(ds).encode()).hexdigest()
+        folder = root / "upscaler-decoded" / key
+        if (folder / "index.json").is_file():
+            return cls(folder)
+        tmp = folder.with_name(f"{key}.tmp-{os.getpid()}")
+        tmp.mkdir(parents=True, exist_ok=True)
+        entries, skipped, offset = [], 0, 0
+        column = ds.with_format(None)  # the raw cells: {'bytes', 'path'}
+
+        def decode(i):
+            img = open_image(column[i]["image"])
+            return None if img is None else np.asarray(img, dtype=np.uint8)
+
+        with open(tmp / "pixels.u8", "wb") as fh, ThreadPoolExecutor(max(num_workers, 1)) as pool:
+            for a in pool.map(decode, range(len(ds))):  # PIL decodes without the GIL
+                if a is None:
+                    skipped += 1
+                    continue
+                fh.write(np.ascontiguousarray(a).tobytes())
+                entries.append([offset, a.shape[0], a.shape[1]])
+                offset += a.size
+        (tmp / "index.json").write_text(json.dumps({"skipped": skipped, "entries": entries}))
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process finished the same cache first
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+        return cls(folder)
+
+
+# ---------------------------------------------------------------------- resizing
+def pil_bicubic(x: torch.Tensor, size) -> torch.Tensor:
+    """Resize Nx3xHxW images holding 0..255 values to ``size`` (h, w) exactly as PIL's
+    ``Image.BICUBIC`` does for 8-bit images: antialiased cubic (a = -0.5), width first,
+    rounded to integers after each pass. Returns float values 0..255 (integers)."""
+    h, w = size
+    if x.shape[3] != w:
+        x = F.interpolate(x, size=(x.shape[2], w), mode="bicubic", antialias=True, align_corners=False)
+        x = x.clamp_(0, 255).round_()
+    if x.shape[2] != h:
+        x = F.interpolate(x, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+        x = x.clamp_(0, 255).round_()
+    return x
+
+
+# ------------------------------------------------------------------------- pairs
+class PairMaker:
+    """Makes each step's training batch on ``device`` from a ``DecodedImages``.
+
+    ``batch(step)`` -> (lr, hr), float tensors in [0, 1], N x 3 x p/f x p/f and N x 3 x p x p.
+    Photos are visited in a shuffled order per epoch (an epoch = every photo once across
+    all processes); process ``rank`` takes every ``world``-th photo of that order.
+    """
+
+    def __init__(self, images: DecodedImages, stage: Stage, patch: int, batch_size: int, device,
+                 seed=0, rank=0, world=1, min_scale=0.6):
+        if len(images) < batch_size * world:
+            raise ValueError(f"{len(images)} readable training images cannot fill one step of "
+                             f"{world} process(es) x batch {batch_size}")
+        self.images, self.stage, self.device = images, stage, torch.device(device)
+        self.f = stage.factor
+        self.patch = min(patch, stage.output_size) // self.f * self.f
+        self.batch_size, self.seed, self.rank, self.world, self.min_scale = batch_size, seed, rank, world, min_scale
+        self.steps_per_epoch = len(images) // (batch_size * world)
+
+    def _generator(self, *key) -> torch.Generator:
+        digest = hashlib.sha256("-".join(map(str, (self.seed, *key))).encode()).digest()
+        return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
+
+    def indices(self, step: int) -> list[int]:
+        epoch, pos = divmod(step, self.steps_per_epoch)
+        order = torch.randperm(len(self.images), generator=self._generator("epoch", epoch))
+        mine = order[self.rank::self.world]
+        return mine[pos * self.batch_size:(pos + 1) * self.batch_size].tolist()
+
+    def batch(self, step: int):
+        g = self._generator("crops", self.rank, step)
+        out = self.stage.output_size
+        hrs = []
+        for i in self.indices(step):
+            hrs.append(self._hr_patch(self.images[i], g, out))
+        hr = torch.cat(hrs)
+        # flips and transposes, per sample, as whole-batch selects
+        n = hr.shape[0]
+        flips = torch.rand(n, 3, generator=g) < 0.5
+        m = flips.to(self.device)[:, :, None, None, None]
+        hr = torch.where(m[:, 0], hr.flip(3), hr)
+        hr = torch.where(m[:, 1], hr.flip(2), hr)
+        hr = torch.where(m[:, 2], hr.transpose(2, 3), hr)
+        lr = pil_bicubic(hr, (self.patch // self.f, self.patch // self.f))
+        return lr.div_(255), hr.div_(255)
+
+    def _hr_patch(self, photo: np.ndarray, g: torch.Generator, out: int) -> torch.Tensor:
+        """One HR patch, 1 x 3 x p x p on the device, 0..255.
+
+        The world is a random square of side ``s`` (60-100% of the photo's short side)
+        seen at ``out`` pixels; the patch is a random p x p window of it. Resizing the
+        whole world and then cropping would resize up to 16x more pixels than the patch
+        holds (256to512: a 512 world, a 128 patch), so the window of the photo under the
+        patch (side p * s / out) is cut out first and resized alone. Same scale
+        distribution, same filter; only the patch's edge pixels see slightly less context."""
+        h, w = photo.shape[:2]
+        r = torch.rand(3, generator=g).tolist()
+        side = min(h, w) * (self.min_scale + (1 - self.min_scale) * r[0])
+        window = max(round(side * self.patch / out), 1)  # photo pixels under the patch
+        left, top = int(r[1] * (w - window + 1)), int(r[2] * (h - window + 1))
+        region = np.ascontiguousarray(photo[top:top + window, left:left + window])
+        x = torch.from_numpy(region).to(self.device, non_blocking=True).permute(2, 0, 1)[None].float()
+        return pil_bicubic(x, (self.patch, self.patch))

@@ -1,0 +1,52 @@
+"""The cats/val table: every stage, classical interpolation vs. the learned models,
+under the fixed protocol of ``protocol.py``.
+
+Rows: bilinear, bicubic, lanczos, each model found in the weights root, and for 64to512
+the model's three 2x stages chained without fine-tuning.
+"""
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from .inference import Upscaler
+from .models import FAMILIES
+from .protocol import CLASSICAL, chain, classical, eval_pair, image_files, score
+from .stages import STACK_STAGE, STAGES, TWO_X_STAGES
+from .weights import WeightsError, load_model
+
+
+def evaluate(data_dir, weights=None, models=tuple(FAMILIES), stages=tuple(STAGES), limit=None,
+             progress=True, **upscaler_kwargs):
+    """-> {"stages": {stage: {row: {"psnr": .., "ssim": ..}}}, "images": n}."""
+    from tqdm.auto import tqdm
+
+    files = image_files(data_dir)[:limit]
+    photos = [Image.open(f).convert("RGB") for f in files]
+    result = {"images": len(photos), "data": str(data_dir), "stages": {}}
+    for stage_name in stages:
+        stage = STAGES[stage_name]
+        pairs = [eval_pair(p, stage) for p in photos]
+        methods = {name: classical(name, stage.factor) for name in CLASSICAL}
+        for model in models:
+            try:
+                net, _ = load_model(model, stage, weights=weights)
+            except WeightsError:
+                continue
+            methods[model] = Upscaler(net, stage, **upscaler_kwargs)
+            if stage_name == STACK_STAGE:
+                try:
+                    parts = [Upscaler(load_model(model, s, weights=weights)[0], s, **upscaler_kwargs)
+                             for s in TWO_X_STAGES]
+                    methods[f"{model} (2x stages chained, no fine-tuning)"] = chain(*parts)
+                except WeightsError:
+                    pass
+        result["stages"][stage_name] = {
+            name: score(fn, pairs, stage.factor,
+                        progress=lambda p, n=name: tqdm(p, desc=f"{stage_name} {n}", disable=not progress, leave=False))
+            for name, fn in methods.items()}
+    return result
+
+
+def save(result, path):
+    Path(path).write_text(json.dumps(result, indent=2))

@@ -1,0 +1,95 @@
+"""Opening untrusted image files, and the classical resizes shown beside the network.
+
+``open_checked`` is the gate every user-supplied file passes (app and CLI): it reads the
+header first, refuses oversized images before a pixel is decoded (decompression bombs),
+decodes fully so truncated files fail here, and turns every failure into
+``ImageRejected`` with a message meant for the person who sent the file.
+"""
+import warnings
+
+from PIL import ExifTags, Image, ImageOps
+
+# Refuse images past this many input pixels before decoding them.
+DEFAULT_MAX_PIXELS = 40_000_000
+
+
+class ImageRejected(ValueError):
+    """An input the upscaler will not process, with a message meant for the user."""
+
+
+def open_checked(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open and fully decode an image file, or raise ImageRejected saying why not."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            w, h = img.size  # from the header, before any pixel is decoded
+            if w * h > max_pixels:
+                raise ImageRejected(f"the image is {w}x{h} ({w * h / 1e6:.1f} megapixels); "
+                                    f"the limit is {max_pixels / 1e6:.1f} megapixels")
+            img.load()
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected("refused: the file declares more pixels than it can plausibly hold "
+                            "(a decompression bomb)") from None
+    except Image.UnidentifiedImageError:
+        raise ImageRejected("this file is not an image format that can be read (PNG, JPEG, WebP, GIF, BMP, TIFF...)") from None
+    except FileNotFoundError:
+        raise ImageRejected("the file does not exist") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:  # truncated or corrupt data
+        raise ImageRejected(f"the image data is damaged or truncated ({e})") from None
+    return img
+
+
+def check_output_size(size, factor: int, max_output_pixels: int, hint: str = "") -> None:
+    """Raise ImageRejected when ``size`` (w, h) upscaled by ``factor`` would pass the limit."""
+    w, h = size
+    if w * h * factor ** 2 > max_output_pixels:
+        raise ImageRejected(f"{w}x{h} upscaled x{factor} would be {w * factor}x{h * factor}; the limit is "
+                            f"{max_output_pixels / 1e6:.1f} megapixels out" + (f" ({hint})" if hint else ""))
+
+
+def oriented(img: Image.Image) -> Image.Image:
+    """EXIF orientation applied, first frame of an animation; never fails on bad EXIF."""
+    if getattr(img, "is_animated", False):
+        img.seek(0)
+    try:
+        if img.getexif().get(ExifTags.Base.Orientation, 1) in (0, 1):
+            return img  # nothing to undo: the image itself, not a copy (callers never mutate it)
+        return ImageOps.exif_transpose(img)
+    except Exception:
+        return img
+
+
+def display_mode(img: Image.Image) -> Image.Image:
+    """8-bit RGB or RGBA for showing in a browser (16-bit, CMYK, palette... converted)."""
+    if img.mode in ("RGB", "RGBA"):
+        return img
+    has_alpha = img.mode in ("LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    if img.mode.startswith("I"):  # 16/32-bit gray: scale to 8 bits
+        import numpy as np
+
+        a = np.asarray(img, dtype=np.float32)
+        scale = 257.0 if a.max(initial=0) > 255 else 1.0
+        return Image.fromarray((a / scale).clip(0, 255).round().astype("uint8")).convert("RGB")
+    return img.convert("RGBA" if has_alpha else "RGB")
+
+
+def classical_upscale(img: Image.Image, size, method=Image.BILINEAR) -> Image.Image:
+    """The baseline beside the network: the same oriented image, resized classically."""
+    return display_mode(oriented(img)).resize(size, method)
+
+
+def to_tensor(img: Image.Image):
+    """RGB PIL image -> 3xHxW float32 tensor in [0, 1]."""
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)
+
+
+def tensor_to_pil(x) -> Image.Image:
+    """1x3xHxW (or 3xHxW) tensor in [0, 1] -> RGB PIL image (rounded, clipped)."""
+    x = x[0] if x.dim() == 4 else x
+    return Image.fromarray((x.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy())

@@ -1,0 +1,247 @@
+"""Image in, image out: the one path every caller takes (app, CLI, benchmarks).
+
+``Upscaler.__call__``: EXIF orientation -> split off alpha, pick a working mode ->
+float tensor in [0, 1] -> pad to the network's size multiple -> overlapping tiles ->
+network (no_grad, chosen device and dtype, optional self-ensemble) -> stitch -> crop ->
+alpha resized with bicubic and rejoined -> PIL image of the input's mode family.
+"""
+import functools
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .images import oriented
+from .models import DEFAULT_MODEL, from_model_range, to_model_range
+from .stages import get_stage
+from .weights import load_model
+
+# CPU inference: channels_last memory format, and bf16 autocast for networks that list
+# bfloat16 in ``reduced_dtypes`` on CPUs with native bf16 (AMX or AVX-512-BF16). Chosen by
+# benchmarks/speed.py (README "Speed"): the fastest variant whose PSNR on cats/val moves
+# by less than 0.05 dB. Without native bf16 the same autocast is emulated and slower, so
+# those CPUs stay in fp32.
+CPU_CHANNELS_LAST = True
+
+
+def cpu_has_native_bf16() -> bool:
+    try:
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except AttributeError:  # older torch
+        return False
+
+
+def pick_device(device=None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# The dtype names that load_upscaler, the command line and the app's UPSCALER_DTYPE accept.
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def pick_dtype(device: torch.device, dtype=None, net=None) -> torch.dtype:
+    """An explicit dtype (name or torch.dtype) wins; otherwise the fastest one the network
+    lists as safe (``net.reduced_dtypes``) that the device runs natively, else float32."""
+    if isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype {dtype!r}: use {', '.join(DTYPES)}")
+        return getattr(torch, dtype)
+    if dtype is not None:
+        return dtype
+    safe = getattr(net, "reduced_dtypes", ())
+    if device.type == "cuda":
+        if "bfloat16" in safe and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float16 if "float16" in safe else torch.float32
+    return torch.bfloat16 if "bfloat16" in safe and cpu_has_native_bf16() else torch.float32
+
+
+# ------------------------------------------------------------------ PIL <-> tensor
+def _to_working(img: Image.Image):
+    """-> (float32 HxWx3 array in [0,1], alpha as a PIL 'L' image or None, output kind).
+
+    output kind: "RGB", "L" (gray in, gray out) or "I;16" (16-bit gray in and out).
+    """
+    img = oriented(img)  # EXIF orientation applied; the first frame of an animation
+    mode = img.mode
+    if mode in ("P", "PA"):
+        img = img.convert("RGBA" if (mode == "PA" or "transparency" in img.info) else "RGB")
+    elif mode == "1":
+        img = img.convert("L")
+    elif mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        a = np.asarray(img, dtype=np.float32)
+        a = np.clip(a / 65535.0 if a.max(initial=0) > 255 or mode.startswith("I;16") else a / 255.0, 0, 1)
+        return np.repeat(a[..., None], 3, axis=2), None, "I;16"
+    elif mode == "F":
+        a = np.clip(np.asarray(img, dtype=np.float32), 0, 1)
+        return np.repeat(a[..., None], 3, axis=2), None, "L"
+    elif mode not in ("RGB", "RGBA", "L", "LA"):
+        img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX, ...
+    alpha = None
+    if img.mode in ("RGBA", "LA"):
+        alpha = img.getchannel("A")
+        img = img.convert("RGB" if img.mode == "RGBA" else "L")
+    kind = "L" if img.mode == "L" else "RGB"
+    a = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return a, alpha, kind
+
+
+def _from_working(a: np.ndarray, alpha, kind: str) -> Image.Image:
+    """HxWx3 integer array (uint8, or 0..65535 for kind "I;16") -> PIL image."""
+    if kind == "I;16":
+        return Image.fromarray(a.mean(axis=2).round().astype(np.uint16))  # mode I;16
+    if kind == "L":
+        out = Image.fromarray(a.mean(axis=2, dtype=np.float32).round().astype(np.uint8))
+    else:
+        out = Image.fromarray(np.ascontiguousarray(a, dtype=np.uint8))
+    if alpha is not None:
+        out.putalpha(alpha.resize(out.size, Image.BICUBIC))
+    return out
+
+
+# ------------------------------------------------------------------------ Upscaler
+class Upscaler:
+    """A loaded network plus everything needed to apply it to real images.
+
+    tile: input-side tile size in pixels (0 = whole image); tile_pad: overlap each side,
+    at least the network's receptive field so tiled == untiled. Both are rounded to the
+    network's ``size_multiple`` so stride-2 networks see the same pixel grid per tile.
+    """
+
+    def __init__(self, net, stage, device=None, dtype=None, channels_last=None, tile=None, tile_pad=None,
+                 self_ensemble=False, model=None, source=""):
+        self.stage = get_stage(stage)
+        self.model, self.source = model or type(net).__name__, source  # labels, for people
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(self.device, dtype, net)
+        self.channels_last = CPU_CHANNELS_LAST if channels_last is None else channels_last
+        self.factor = net.factor
+        self.multiple = net.size_multiple
+        m = self.multiple  # tiles bound memory; they overlap by the receptive field
+        self.tile = _round_up(net.default_tile if tile is None else tile, m)
+        self.tile_pad = _round_up(net.receptive_field if tile_pad is None else tile_pad, m)
+        self.self_ensemble = self_ensemble
+        self.net = net.eval().to(self.device)
+        if self.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+
+    def __repr__(self):
+        return (f"Upscaler(model={self.model!r}, stage={self.stage.name!r}, x{self.factor}, "
+                f"device={self.device}, dtype={self.dtype}, source={self.source!r})")
+
+    # -- tensors ---------------------------------------------------------------
+    @torch.no_grad()
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Nx3xhxw in [0,1], h and w multiples of size_multiple -> Nx3x(fh)x(fw) float32."""
+        x = x.to(self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        autocast = self.dtype != torch.float32
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast):
+            y = self.net(to_model_range(x, self.net))
+        return from_model_range(y.float(), self.net)
+
+    def _forward_ensemble(self, x):
+        if not self.self_ensemble:
+            return self._forward(x)
+        # The 8 symmetries of the square: run each, undo it, average (EDSR's "+").
+        out = 0
+        for k in range(4):
+            for flip in (False, True):
+                t = torch.rot90(x, k, (2, 3))
+                t = t.flip(3) if flip else t
+                y = self._forward(t)
+                y = y.flip(3) if flip else y
+                out = out + torch.rot90(y, -k, (2, 3))
+        return out / 8
+
+    def upscale_tensor(self, x: torch.Tensor, progress=None, quantize: int | None = None) -> torch.Tensor:
+        """Nx3xHxW float in [0, 1] (any H, W) -> Nx3x(fH)x(fW) on the CPU.
+
+        quantize=None: float in [0, 1]. quantize=255 or 65535: integers (uint8 / int32)
+        rounded tile by tile, so a big image's output buffer is 1/4 the size of float32.
+        """
+        n, c, h, w = x.shape
+        f, m = self.factor, self.multiple
+        x = _pad_to(x, _round_up(h, m), _round_up(w, m))
+        H, W = x.shape[2:]
+
+        def finish(y):
+            y = y.clamp_(0, 1)
+            return y if quantize is None else (y * quantize).round_().to(torch.uint8 if quantize == 255 else torch.int32)
+
+        if not self.tile or (H <= self.tile and W <= self.tile):
+            y = finish(self._forward_ensemble(x).cpu())
+            if progress:
+                progress(1, 1)
+            return y[:, :, :h * f, :w * f]
+        dtype = torch.float32 if quantize is None else (torch.uint8 if quantize == 255 else torch.int32)
+        y = torch.empty(n, c, h * f, w * f, dtype=dtype)
+        t, p = self.tile, self.tile_pad
+        rows, cols = math.ceil(H / t), math.ceil(W / t)
+        for i in range(rows):
+            for j in range(cols):
+                y0, x0 = i * t, j * t
+                y1, x1 = min(y0 + t, H), min(x0 + t, W)
+                # the tile plus its overlap, clipped to the image
+                py0, px0 = max(y0 - p, 0), max(x0 - p, 0)
+                py1, px1 = min(y1 + p, H), min(x1 + p, W)
+                out = finish(self._forward_ensemble(x[:, :, py0:py1, px0:px1]).cpu())
+                # keep the tile's centre, and nothing of the padding beyond h x w
+                oy1, ox1 = min(y1, h), min(x1, w)
+                if oy1 > y0 and ox1 > x0:
+                    y[:, :, y0 * f:oy1 * f, x0 * f:ox1 * f] = out[
+                        :, :, (y0 - py0) * f:(oy1 - py0) * f, (x0 - px0) * f:(ox1 - px0) * f]
+                if progress:
+                    progress(i * cols + j + 1, rows * cols)
+        return y
+
+    # -- images ----------------------------------------------------------------
+    def __call__(self, img: Image.Image, progress=None) -> Image.Image:
+        """Upscale a PIL image of any size and mode by ``self.factor``."""
+        a, alpha, kind = _to_working(img)
+        x = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]
+        del a
+        y = self.upscale_tensor(x, progress, quantize=65535 if kind == "I;16" else 255)
+        return _from_working(y[0].permute(1, 2, 0).numpy(), alpha, kind)
+
+
+def _round_up(v: int, m: int) -> int:
+    return int(math.ceil(v / m) * m) if v else 0
+
+
+def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Pad bottom/right to h x w: mirror where the image is big enough, else repeat edges."""
+    ph, pw = h - x.shape[2], w - x.shape[3]
+    if ph == 0 and pw == 0:
+        return x
+    mode = "reflect" if ph < x.shape[2] and pw < x.shape[3] else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemble, tile):
+    net, source = load_model(model, stage, weights, repo_id, revision)
+    return Upscaler(net, stage, device=device, dtype=dtype, self_ensemble=self_ensemble, tile=tile,
+                    model=model, source=source)
+
+
+def load_upscaler(stage, model: str = DEFAULT_MODEL, weights=None, repo_id=None, revision=None,
+                  device=None, dtype=None, self_ensemble: bool = False, tile=None) -> Upscaler:
+    """The public entry point: a callable ``PIL.Image -> PIL.Image`` for one stage.
+
+    stage: "64to128", "128to256", "256to512" (x2) or "64to512" (x8), or a Stage.
+    model: a family of ``upscaler.models.FAMILIES``.
+    weights: a local folder in the weights layout; repo_id/revision: a Hub model repo;
+    neither: the bundled ``weights/``. Loaded once per argument set and cached.
+    """
+    stage = get_stage(stage)
+    weights = os.fspath(weights) if weights is not None else None
+    dtype = str(dtype).replace("torch.", "") if dtype is not None else None
+    device = str(device) if device is not None else None
+    return _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemble, tile)

@@ -1,0 +1,73 @@
+"""PSNR and SSIM on the Y channel, the protocol of published SR tables
+(see ``../shared/data/README.md``):
+
+* Y of ITU-R BT.601, studio range: Y = 16 + 65.481 R + 128.553 G + 24.966 B (RGB in [0,1]),
+  computed in float64 from the 8-bit images, not rounded (as BasicSR / EDSR's evaluation);
+* ``border`` pixels (= the scale) cropped from each side;
+* peak 255; SSIM with an 11x11 Gaussian window, sigma 1.5, K1=0.01, K2=0.03, 'valid' only.
+
+With PIL-bicubic upscaling this reproduces the published bicubic rows
+(Set5: 33.66 / 28.42 / 24.40 dB at x2 / x4 / x8), see benchmarks/quality.py.
+"""
+import functools
+
+import numpy as np
+from PIL import Image
+
+
+def rgb_to_y(img) -> np.ndarray:
+    """PIL image or HxWx3 uint8 array -> HxW float64 Y in [16, 235]."""
+    a = np.asarray(img.convert("RGB") if isinstance(img, Image.Image) else img, dtype=np.float64) / 255.0
+    return 16.0 + a[..., 0] * 65.481 + a[..., 1] * 128.553 + a[..., 2] * 24.966
+
+
+def _prepare(pred, target, border):
+    y1, y2 = rgb_to_y(pred), rgb_to_y(target)
+    if y1.shape != y2.shape:
+        raise ValueError(f"size mismatch: prediction {y1.shape[::-1]} vs target {y2.shape[::-1]}")
+    if border:
+        y1, y2 = y1[border:-border, border:-border], y2[border:-border, border:-border]
+    return y1, y2
+
+
+def psnr_y(pred, target, border: int = 0) -> float:
+    y1, y2 = _prepare(pred, target, border)
+    mse = np.mean((y1 - y2) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+@functools.lru_cache(maxsize=32)
+def _gaussian_band(n: int, size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    """(n - size + 1) x n matrix whose product with a column applies the 1-D Gaussian
+    ('valid' positions only)."""
+    g = np.exp(-((np.arange(size) - size // 2) ** 2) / (2 * sigma ** 2))
+    g /= g.sum()
+    band = np.zeros((n - size + 1, n))
+    for i in range(n - size + 1):
+        band[i, i:i + size] = g
+    return band
+
+
+def ssim_y(pred, target, border: int = 0) -> float:
+    y1, y2 = _prepare(pred, target, border)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    h, w = y1.shape
+    if h < 11 or w < 11:
+        raise ValueError("SSIM needs at least 11x11 pixels after the border crop")
+    # The 11x11 Gaussian window is separable, so filtering is two matrix products with
+    # banded matrices: the same numbers as the 2-D window, in float64, done by BLAS.
+    rows, cols = _gaussian_band(h), _gaussian_band(w)
+
+    def blur(x):
+        return rows @ x @ cols.T
+
+    mu1, mu2 = blur(y1), blur(y2)
+    s11 = blur(y1 * y1) - mu1 ** 2
+    s22 = blur(y2 * y2) - mu2 ** 2
+    s12 = blur(y1 * y2) - mu1 * mu2
+    ssim_map = ((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / ((mu1 ** 2 + mu2 ** 2 + c1) * (s11 + s22 + c2))
+    return float(ssim_map.mean())
+
+
+def psnr_ssim(pred, target, border: int = 0) -> tuple[float, float]:
+    return psnr_y(pred, target, border), ssim_y(pred, target, border)

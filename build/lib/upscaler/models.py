@@ -1,0 +1,255 @@
+"""The networks.
+
+Two families, each with a 2x network and an 8x stack of three of them:
+
+* ``seed``: the reference design (``../shared/seed/image-upscalar.md``) reproduced
+  layer for layer: ``Upsampler`` and ``Upsampler8x``. Images in [-1, 1] (its last layer
+  is a Tanh). Two stride-2 convolutions and three stride-2 transposed convolutions, so
+  the input side must be a multiple of 4.
+
+* ``default``: ``ResidualUpsampler`` and ``ResidualUpsampler8x``. Why this design, by
+  measurement on ``cats/val`` (see ``benchmarks/architecture.py`` and the README):
+  the seed layout throws away resolution first (two stride-2 convolutions) and must
+  re-create every pixel through a Tanh, with BatchNorm statistics that differ between
+  training crops and whole photos. It scored *below* plain bicubic after minutes of CPU
+  training. A network that works at the input resolution, predicts only the *residual*
+  over an interpolated copy of the input, and upsamples with pixel-shuffle (ESPCN;
+  Real-ESRGAN's SRVGGNetCompact) starts at bilinear quality on step 0 and beats bicubic
+  within a few hundred steps. No BatchNorm: SR networks lose quality with it (EDSR) and
+  it would couple a tile's output to its statistics. Images in [0, 1], any size.
+
+  Measured (``python benchmarks/architecture.py --seconds 120``, 2-core CPU, ~2 min of
+  training each, 64to128, cats/val PSNR-Y; bicubic 32.25 dB):
+
+  ====================  =======  =======  ==========================
+  candidate             params   PSNR-Y   64->512 of 64x64 (fp32)
+  ====================  =======  =======  ==========================
+  seed layout (MSE)     717 k    27.76    39 ms
+  residual F=16, n=4    12 k     34.12    13 ms
+  residual F=32, n=4    42 k     34.51    30 ms   <- default
+  residual F=48, n=6    132 k    34.62    106 ms
+  ====================  =======  =======  ==========================
+
+  F=32, n=4: within 0.1 dB of the 3x larger net at a third of its time, and inside the
+  30 ms goal for a 64->512 upscale on a 2-core CPU.
+
+Every class describes itself (spandrel-style), and callers read these instead of
+comparing model names: ``factor``, ``size_multiple`` (input sides are padded up to it),
+``value_range``, ``receptive_field`` (input pixels each side that reach an output pixel:
+the overlap tiles need), ``default_tile``, ``reduced_dtypes`` (the lower precisions whose
+PSNR was measured within 0.05 dB of float32) and ``loss`` (its training recipe's loss).
+
+``FAMILIES`` is the one table of model families: adding one is a new class pair plus
+one ``register`` line.
+All of them save and load through ``PyTorchModelHubMixin``: ``config.json`` holds the
+constructor's arguments, ``model.safetensors`` the weights.
+"""
+import dataclasses
+import inspect
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from .stages import STACK_STAGE, Stage, get_stage
+
+HUB_TAGS = ["image-upscaling", "super-resolution", "pytorch"]
+
+
+class Describes:
+    """What a network tells its callers. Subclasses override what differs."""
+
+    factor: int = 2
+    size_multiple: int = 1              # input sides are padded up to a multiple of this
+    value_range = (0.0, 1.0)            # what the network reads and writes
+    receptive_field: int = 16           # input pixels each side, rounded up: tiles overlap this much
+    default_tile: int = 384             # input-side tile that bounds memory (0 = whole image)
+    reduced_dtypes: tuple = ()          # "bfloat16" / "float16": measured within 0.05 dB of float32
+    loss: str = "l1"                    # the training recipe's loss
+
+
+# --------------------------------------------------------------------------- seed
+class Upsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
+    """Upsampler by a factor of 2 (the reference design, layer for layer)."""
+
+    size_multiple = 4
+    value_range = (-1.0, 1.0)
+    receptive_field = 20  # measured reach of an output pixel: 18 input pixels (tests/test_models.py)
+    # On an H200, bf16 and fp16 moved cats/val PSNR by at most 0.02 dB (issue 9); on the
+    # CPU see benchmarks/speed.py.
+    reduced_dtypes = ("bfloat16", "float16")
+    loss = "mse"  # the reference's recipe
+
+    def __init__(self):
+        super().__init__()
+
+        self.fw = nn.Sequential(
+            nn.Conv2d(in_channels=3, out_channels=16, kernel_size=5, stride=2, padding=2),
+            nn.BatchNorm2d(num_features=16),
+            nn.ReLU(),
+            nn.Conv2d(in_channels=16, out_channels=64, kernel_size=5, stride=2, padding=2),
+            nn.BatchNorm2d(num_features=64),
+            nn.ReLU(),
+            nn.Conv2d(in_channels=64, out_channels=256, kernel_size=5, padding=2),
+            nn.BatchNorm2d(num_features=256),
+            nn.ReLU(),
+            nn.ConvTranspose2d(in_channels=256, out_channels=64, kernel_size=4, stride=2, padding=1),
+            nn.BatchNorm2d(num_features=64),
+            nn.ReLU(),
+            nn.ConvTranspose2d(in_channels=64, out_channels=16, kernel_size=4, stride=2, padding=1),
+            nn.BatchNorm2d(num_features=16),
+            nn.ReLU(),
+            nn.ConvTranspose2d(in_channels=16, out_channels=3, kernel_size=4, stride=2, padding=1),
+            nn.Tanh(),
+        )
+
+    def forward(self, x):
+        return self.fw(x)
+
+
+# ------------------------------------------------------------------------ default
+class ResidualUpsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
+    """2x upsampler: a plain conv stack at input resolution -> pixel-shuffle -> added
+    to a bilinear upsampling of the input.
+
+    conv3x3(3->F) PReLU, ``num_convs`` x [conv3x3(F->F) PReLU], conv3x3(F->3*4),
+    PixelShuffle(2), + bilinear(x). The last conv starts at zero, so an untrained
+    network *is* bilinear interpolation and training only ever adds detail.
+    """
+
+    receptive_field = 8  # 6 convolutions of 3x3 reach 6 input pixels (tests/test_models.py), +margin
+    reduced_dtypes = ("bfloat16", "float16")  # bf16: -0.002 dB on cats/val (benchmarks/speed.py)
+    loss = "l1"
+
+    def __init__(self, num_features: int = 32, num_convs: int = 4):
+        super().__init__()
+        layers = [nn.Conv2d(3, num_features, 3, padding=1), nn.PReLU(num_features)]
+        for _ in range(num_convs):
+            layers += [nn.Conv2d(num_features, num_features, 3, padding=1), nn.PReLU(num_features)]
+        layers += [nn.Conv2d(num_features, 3 * 4, 3, padding=1)]
+        self.body = nn.Sequential(*layers)
+        self.shuffle = nn.PixelShuffle(2)
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, x):
+        base = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        return base + self.shuffle(self.body(x))
+
+
+# ------------------------------------------------------------------- the 8x stack
+class Stack8x(Describes, nn.Module):
+    """Three 2x networks of one class, applied in turn: the 8x network that is then
+    fine-tuned end to end. Subclasses name ``stage_class`` and pass its arguments up;
+    every description is derived from the stage's."""
+
+    stage_class: type
+    factor = 8
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        st = cls.stage_class
+        # later stages see 2x and 4x the input grid: the first stage's multiple suffices
+        cls.size_multiple, cls.value_range = st.size_multiple, st.value_range
+        cls.reduced_dtypes, cls.loss = st.reduced_dtypes, st.loss
+        # a pixel's reach in input pixels: rf + rf/2 + rf/4 of the three stages
+        cls.receptive_field = -(-st.receptive_field * 7 // 4)
+        cls.default_tile = 128  # an 8x tile of 128 input px is 1024x1024 out
+
+    def __init__(self, **stage_kwargs):
+        super().__init__()
+        self.upsample_64 = self.stage_class(**stage_kwargs)
+        self.upsample_128 = self.stage_class(**stage_kwargs)
+        self.upsample_256 = self.stage_class(**stage_kwargs)
+
+    @classmethod
+    def from_stages(cls, s64, s128, s256):
+        """An 8x stack holding copies of three trained 2x stages (strict: shapes must match)."""
+        # the stages' constructor arguments (e.g. 32 features), without config.json's extras
+        params = inspect.signature(cls.stage_class.__init__).parameters
+        config = {k: v for k, v in (getattr(s64, "_hub_mixin_config", None) or {}).items() if k in params}
+        stack = cls(**config)
+        stack.upsample_64.load_state_dict(s64.state_dict())
+        stack.upsample_128.load_state_dict(s128.state_dict())
+        stack.upsample_256.load_state_dict(s256.state_dict())
+        return stack
+
+    def forward(self, x):
+        return self.upsample_256(self.upsample_128(self.upsample_64(x)))
+
+
+class Upsampler8x(Stack8x, PyTorchModelHubMixin, tags=HUB_TAGS):
+    """The reference's 8x network: three ``Upsampler`` s. The seed's ``load_checkpoints``
+    read three pickled ``.pt`` files; here ``from_stages`` takes three loaded
+    ``Upsampler`` s instead (safetensors only)."""
+
+    stage_class = Upsampler
+
+    def __init__(self):
+        super().__init__()
+
+
+class ResidualUpsampler8x(Stack8x, PyTorchModelHubMixin, tags=HUB_TAGS):
+    """Three ``ResidualUpsampler`` s stacked, fine-tuned end to end."""
+
+    stage_class = ResidualUpsampler
+
+    def __init__(self, num_features: int = 32, num_convs: int = 4):
+        super().__init__(num_features=num_features, num_convs=num_convs)
+
+
+# ---------------------------------------------------------------------- registry
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """A model family: a 2x network class and its 8x stack, with what a user is told."""
+
+    name: str
+    two_x: type
+    eight_x: type
+    label: str          # how the demo names it
+    description: str    # one line: what it is and why it is there
+
+    def architecture(self, stage: "str | Stage") -> type:
+        """The class that serves ``stage`` for this family."""
+        return self.eight_x if get_stage(stage).name == STACK_STAGE else self.two_x
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register(family: Family) -> Family:
+    FAMILIES[family.name] = family
+    return family
+
+
+DEFAULT_MODEL = register(Family(
+    "default", ResidualUpsampler, ResidualUpsampler8x, "default",
+    "Residual pixel-shuffle CNN (42k parameters a stage): our recommended model.")).name
+register(Family(
+    "seed", Upsampler, Upsampler8x, "seed reproduction",
+    "The reference design, layer for layer, trained with its recipe: kept to show what the "
+    "original design achieves."))
+
+
+def get_family(model: str) -> Family:
+    try:
+        return FAMILIES[model]
+    except KeyError:
+        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(FAMILIES)}") from None
+
+
+def model_class(model: str, stage) -> type:
+    """The class that serves ``stage`` ("64to128" ... "64to512", or a Stage) for ``model``."""
+    return get_family(model).architecture(stage)
+
+
+def to_model_range(x: torch.Tensor, net) -> torch.Tensor:
+    """[0, 1] images -> the range the network was trained on."""
+    lo, hi = net.value_range
+    return x if (lo, hi) == (0.0, 1.0) else x * (hi - lo) + lo
+
+
+def from_model_range(y: torch.Tensor, net) -> torch.Tensor:
+    lo, hi = net.value_range
+    return y if (lo, hi) == (0.0, 1.0) else (y - lo) / (hi - lo)

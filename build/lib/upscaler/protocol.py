@@ -1,0 +1,89 @@
+"""The evaluation protocol, in one place: how a photo becomes a test pair, what the
+classical baselines are, how results are scored and tabled.
+
+Fixed-size protocol (as in the reference's figures): ground truth = the photo's centre
+square resized to 512x512 (PIL bicubic); a stage's input = that 512 image downscaled to
+the stage's input size; its target = the 512 image at the stage's output size. PSNR /
+SSIM on Y (BT.601 studio range), border = the stage's factor (``metrics.py``).
+
+The app's Compare tab, the CLI's ``evaluate`` and ``figures``, the validation inside
+``train_accelerate.py``, the benchmarks and the model card all use this module. It
+imports no training-data or inference code: a method is any ``PIL image -> PIL image``.
+"""
+from pathlib import Path
+
+from PIL import Image
+
+from .metrics import psnr_ssim
+from .stages import Stage
+
+# The classical methods shown and scored beside the networks.
+CLASSICAL = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+GROUND_TRUTH_SIZE = 512
+
+
+def image_files(folder) -> list[Path]:
+    """The image files of a folder (by suffix), sorted."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def centre_square(img: Image.Image) -> Image.Image:
+    w, h = img.size
+    s = min(w, h)
+    left, top = (w - s) // 2, (h - s) // 2
+    return img.crop((left, top, left + s, top + s))
+
+
+def eval_pair(img: Image.Image, stage: Stage):
+    """centre square -> 512x512 ground truth -> (input at the stage's input size, target at
+    its output size), both PIL images."""
+    gt = centre_square(img).resize((GROUND_TRUTH_SIZE,) * 2, Image.BICUBIC)
+    hr = gt.resize((stage.output_size,) * 2, Image.BICUBIC) if stage.output_size != GROUND_TRUTH_SIZE else gt
+    lr = gt.resize((stage.input_size,) * 2, Image.BICUBIC)
+    return lr, hr
+
+
+def classical(name: str, factor: int):
+    """A classical method as ``PIL image -> PIL image`` (whole image, times ``factor``)."""
+    method = CLASSICAL[name]
+    return lambda img: img.resize((img.width * factor, img.height * factor), method)
+
+
+def chain(*methods):
+    """Methods applied one after another (e.g. three 2x stages as one 8x method)."""
+    def run(img):
+        for m in methods:
+            img = m(img)
+        return img
+    return run
+
+
+def score(method, pairs, factor: int, progress=None) -> dict:
+    """Mean PSNR / SSIM (Y, border = factor) of ``method`` over (lr, hr) pairs."""
+    scores = [psnr_ssim(method(lr), hr, factor) for lr, hr in (progress(pairs) if progress else pairs)]
+    return {"psnr": round(sum(s[0] for s in scores) / len(scores), 3),
+            "ssim": round(sum(s[1] for s in scores) / len(scores), 4)}
+
+
+def classical_scores(pairs, factor: int, names=("bilinear", "bicubic")) -> dict:
+    """{name: {"psnr", "ssim"}} of the classical methods: fixed for a set of pairs, so
+    callers compute them once."""
+    return {name: score(classical(name, factor), pairs, factor) for name in names}
+
+
+def format_table(result) -> str:
+    """Markdown: one row per method, PSNR / SSIM per stage (``evaluate.evaluate``'s result)."""
+    stages = list(result["stages"])
+    names = []
+    for rows in result["stages"].values():
+        names += [n for n in rows if n not in names]
+    head = "| method | " + " | ".join(f"{s} PSNR / SSIM" for s in stages) + " |"
+    lines = [head, "|---|" + "---:|" * len(stages)]
+    for n in names:
+        cells = []
+        for s in stages:
+            r = result["stages"][s].get(n)
+            cells.append(f"{r['psnr']:.2f} / {r['ssim']:.4f}" if r else "")
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

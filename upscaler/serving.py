@@ -1,0 +1,208 @@
+"""What one demo request does, without any UI: the app (``app.py``) wires these to Gradio.
+
+* ``Pipeline``: a scale (2, 4, 8) as the networks that make it. 2x is one 2x stage, 4x
+  chains two (as ``benchmarks/quality.py`` scores it), 8x is the fine-tuned 8x stack.
+* ``upscale_file``: open a user's file (``images.open_checked``), check or shrink it to the
+  output limit, upscale it, make the bilinear image beside it, and write both as files,
+  keeping the user's ICC profile, DPI and EXIF. Returns the files and the facts about
+  the result (sizes, times, device) for the status line.
+* ``compare_image``: the fixed protocol (``protocol.py``) on one photo: the small input,
+  bilinear, bicubic, each learned result and the ground truth, with scores.
+* ``zip_files``: a batch's results in one download.
+
+Every refusal is an ``ImageRejected`` whose message is meant for the person.
+"""
+import dataclasses
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from PIL import Image
+
+from .images import (
+    ImageRejected,
+    check_output_size,
+    classical_upscale,
+    display_mode,
+    file_facts,
+    fit_to_output,
+    open_checked,
+    oriented,
+    save_image,
+)
+from .metrics import psnr_ssim
+from .protocol import CLASSICAL, classical, eval_pair
+from .stages import STACK_STAGE, STAGES, TWO_X_STAGES, get_stage
+
+SCALES = (2, 4, 8)
+# Which 2x stage serves 2x, and which two chain for 4x: the best by measurement on
+# Set5/Set14/BSD100 (benchmarks/quality.py, README "Quality").
+DEFAULT_X2_STAGE = "64to128"
+X4_STAGES = ("64to128", "128to256")
+# One line each, for the "advanced" choice of the network behind 2x.
+STAGE_HELP = {
+    "64to128": "trained to enlarge 64 px crops to 128: small details, the best all-round 2x (measured)",
+    "128to256": "trained on 128 -> 256 px: medium-sized structures",
+    "256to512": "trained on 256 -> 512 px: large, smooth structures",
+    STACK_STAGE: "the three 2x stages stacked and fine-tuned together as one 8x network",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Pipeline:
+    """The stages a scale runs through, in order (each a key of the upscaler table)."""
+
+    scale: int
+    stages: tuple
+
+    @classmethod
+    def for_scale(cls, scale, x2_stage: str = DEFAULT_X2_STAGE) -> "Pipeline":
+        try:
+            scale = int(str(scale).lower().rstrip("x"))
+        except ValueError:
+            scale = None
+        if scale not in SCALES:
+            raise ImageRejected(f"scale must be 2, 4 or 8 (got {scale!r})")
+        if get_stage(x2_stage).name not in TWO_X_STAGES:
+            raise ImageRejected(f"the 2x network must be one of {', '.join(TWO_X_STAGES)}")
+        return cls(scale, {2: (x2_stage,), 4: X4_STAGES, 8: (STACK_STAGE,)}[scale])
+
+    @classmethod
+    def for_stage(cls, stage) -> "Pipeline":
+        st = get_stage(stage)
+        return cls(st.factor, (st.name,))
+
+
+@dataclasses.dataclass
+class Result:
+    bilinear: str        # file: bilinear at the output size (8-bit, for the page)
+    learned: str         # file: the learned result for the page (8-bit)
+    download: str        # file: the learned result, full size and depth, with the user's metadata
+    input_size: tuple
+    output_size: tuple
+    network_seconds: float
+    total_seconds: float
+    device: str
+    shrunk_from: tuple | None = None
+
+    def summary(self, model_label: str) -> str:
+        (w, h), (W, H) = self.input_size, self.output_size
+        text = (f"Done: {w}x{h} -> {W}x{H} (x{W // w if w else '?'}), {model_label} model, "
+                f"network {self.network_seconds:.2f} s, total {self.total_seconds:.2f} s on {self.device}.")
+        if self.shrunk_from:
+            text += (f" Your image was {self.shrunk_from[0]}x{self.shrunk_from[1]}; it was shrunk to {w}x{h} "
+                     f"first so that the result fits the limit.")
+        return text
+
+
+def download_name(upload: str, scale: int, model: str, suffix: str = ".png") -> str:
+    """``cat.jpg``, 4, "default" -> ``cat-x4-default.png``."""
+    stem = Path(str(upload)).stem or "image"
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)[:80]
+    return f"{stem}-x{scale}-{model}{suffix}"
+
+
+def upscale_file(path, pipeline: Pipeline, upscalers: list, model: str, out_dir: Path, max_input_pixels: int,
+                 max_output_pixels: int, shrink_to_fit: bool = False, progress=None) -> Result:
+    """Upscale the image file at ``path`` through ``upscalers`` (one per pipeline stage).
+    Raises ImageRejected with a message for the user."""
+    t0 = time.perf_counter()
+    original = open_checked(path, max_input_pixels)
+    facts = file_facts(original)  # ICC, DPI, EXIF: read before orientation is applied
+    img = oriented(original)
+    shrunk_from = None
+    if shrink_to_fit:
+        fitted = fit_to_output(img, pipeline.scale, max_output_pixels)
+        if fitted is not img:
+            shrunk_from, img = img.size, fitted
+    check_output_size(img.size, pipeline.scale, max_output_pixels, hint="tick 'shrink to fit' or use a smaller scale")
+    t_net = time.perf_counter()
+    learned = img
+    for i, up in enumerate(upscalers):
+        step = (lambda k, n, i=i: progress((i + k / n) / len(upscalers))) if progress else None
+        learned = up(learned, progress=step)
+    network_seconds = time.perf_counter() - t_net
+    shown = display_mode(learned)
+    bilinear = classical_upscale(img, learned.size, Image.BILINEAR)
+    out_dir = Path(out_dir)
+    download = save_image(learned, out_dir / download_name(path, pipeline.scale, model), facts=facts)
+    shown_path = download if shown is learned else save_image(shown, out_dir / "learned-8bit.png")
+    bilinear_path = save_image(bilinear, out_dir / download_name(path, pipeline.scale, "bilinear"))
+    return Result(str(bilinear_path), str(shown_path), str(download), img.size, learned.size, network_seconds,
+                  time.perf_counter() - t0, str(upscalers[0].device), shrunk_from)
+
+
+def compare_image(path, stage, upscalers: dict, max_input_pixels: int, out_dir: Path):
+    """The fixed protocol on one photo. ``upscalers``: {model name: Upscaler} for ``stage``.
+    -> (files {name: path} with "input", "bilinear", "bicubic", each model, "truth";
+        scores {name: {"psnr", "ssim"}})."""
+    st = get_stage(stage)
+    img = display_mode(oriented(open_checked(path, max_input_pixels))).convert("RGB")
+    if min(img.size) < 16:
+        raise ImageRejected(f"the image is {img.width}x{img.height}; Compare needs at least 16 pixels a side")
+    lr, truth = eval_pair(img, st)
+    results = {name: classical(name, st.factor)(lr) for name in ("bilinear", "bicubic")}
+    for model, up in upscalers.items():
+        results[model] = up(lr)
+    scores = {name: dict(zip(("psnr", "ssim"), psnr_ssim(out, truth, st.factor))) for name, out in results.items()}
+    out_dir = Path(out_dir)
+    files = {"input": save_image(lr, out_dir / "input.png")}
+    files.update({name: save_image(out, out_dir / f"{name}.png") for name, out in results.items()})
+    files["truth"] = save_image(truth, out_dir / "truth.png")
+    return {k: str(v) for k, v in files.items()}, scores
+
+
+def crop_1to1(paths: dict, centre, size: int) -> dict:
+    """The same ``size`` x ``size`` window (clipped to the image) of each image file, at
+    full resolution: what a person judges. ``centre`` is (x, y) in the images' pixels."""
+    out = {}
+    for name, path in paths.items():
+        img = Image.open(path)
+        half = size // 2
+        x = min(max(int(centre[0]) - half, 0), max(img.width - size, 0))
+        y = min(max(int(centre[1]) - half, 0), max(img.height - size, 0))
+        out[name] = img.crop((x, y, min(x + size, img.width), min(y + size, img.height)))
+    return out
+
+
+def metrics_table(scores: dict, labels: dict | None = None) -> str:
+    """Markdown: PSNR and SSIM per method, the best of each in bold, in plain words."""
+    labels = labels or {}
+    best_p = max(s["psnr"] for s in scores.values())
+    best_s = max(s["ssim"] for s in scores.values())
+    lines = ["| method | PSNR, dB (higher is better) | SSIM (higher is better, 1 = identical) |", "|---|---:|---:|"]
+    for name, s in scores.items():
+        p = f"**{s['psnr']:.2f}**" if s["psnr"] == best_p else f"{s['psnr']:.2f}"
+        q = f"**{s['ssim']:.4f}**" if s["ssim"] == best_s else f"{s['ssim']:.4f}"
+        lines.append(f"| {labels.get(name, name)} | {p} | {q} |")
+    return "\n".join(lines)
+
+
+def zip_files(paths, out_dir: Path, name="upscaled.zip") -> str:
+    """One zip of ``paths`` (stored, not deflated: PNGs are compressed already)."""
+    target = Path(out_dir) / name
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as z:
+        for p in paths:
+            z.write(p, Path(p).name)
+    return str(target)
+
+
+def new_output_dir(root: Path, ttl_seconds: float) -> Path:
+    """A fresh folder for one request's files under ``root``; folders older than
+    ``ttl_seconds`` are removed on the way (a public demo must not fill the disk)."""
+    import shutil
+
+    root.mkdir(parents=True, exist_ok=True)  # recreated if something cleaned the temp dir under us
+    cutoff = time.time() - ttl_seconds
+    for old in root.iterdir():
+        try:
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        except FileNotFoundError:  # removed by a request running beside this one
+            pass
+    return Path(tempfile.mkdtemp(dir=root))
+
+
+__all__ = ["CLASSICAL", "SCALES", "STAGES", "Pipeline", "Result", "compare_image", "crop_1to1", "download_name",
+           "metrics_table", "new_output_dir", "upscale_file", "zip_files"]
