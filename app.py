@@ -215,8 +215,7 @@ def _scale(label) -> int:
 
 
 def _status(text, kind="info") -> str:
-    icon = {"info": "ℹ️", "ok": "✅", "error": "⚠️"}[kind]
-    return f"{icon} {text}"
+    return f"**Problem:** {text}" if kind == "error" else text
 
 
 def page_check_upload(payload, scale_label):
@@ -326,7 +325,7 @@ MODEL_CHOICES = [(f.label, name) for name, f in FAMILIES.items()]
 CSS = """
 #upscale-slider { position: relative; }
 #upscale-slider::before, #upscale-slider::after {
-  position: absolute; top: 8px; z-index: 20; pointer-events: none;
+  position: absolute; top: 44px; z-index: 20; pointer-events: none;
   background: rgba(0, 0, 0, .65); color: #fff; padding: 2px 8px; border-radius: 4px; font-size: 13px; }
 #upscale-slider::before { content: "◀ bilinear"; left: 8px; }
 #upscale-slider::after { content: "learned ▶"; right: 8px; }
@@ -390,7 +389,7 @@ def build_demo():
                     slider = gr.ImageSlider(label="bilinear | learned", type="filepath", format="png",
                                             max_height=1000, buttons=["fullscreen"], elem_id="upscale-slider")
                     gr.Markdown("Drag the handle to compare. Scroll on the picture to zoom in and drag to pan; "
-                                "the ⛶ button shows it full screen.", elem_id="zoom-hint")
+                                "the full-screen button (top right of the picture) gives it the whole screen.", elem_id="zoom-hint")
                     with gr.Row():
                         crop_bilinear = gr.Image(label="bilinear, 1:1", type="pil", format="png", height=CROP + 40,
                                                  interactive=False, elem_id="crop-bilinear")

@@ -142,7 +142,7 @@ def test_the_page_states_facts_and_errors_in_its_status_line(app):
     assert download["label"] == "Download cat.4093-x2-default.png"
     assert crop_b.size == crop_l.size == (app.CROP, app.CROP)  # 1:1 crops, same window
     slider, download, status, *_ = app.page_upscale(None, "2x", "default", "64to128", progress=no_progress)
-    assert slider is None and "Upload an image" in status and status.startswith("⚠️")
+    assert slider is None and "Upload an image" in status and status.startswith("**Problem:**")
 
 
 def test_clicking_the_input_moves_the_1to1_crop(app):

@@ -1,71 +1,170 @@
-"""A real browser: headless Chromium (Debian's `chromium`) driven by Playwright uploads an
-example, runs both modes and checks that the result images render. Screenshots are kept
-in artifacts/ (browser-upscale.png, browser-compare.png)."""
+"""A real browser: headless Chromium (Debian's `chromium`) driven by Playwright, as a new
+user would use the page: upload, choose 4x, upscale, look at the 1:1 detail, meet a
+refusal and its one-click shrink, run a batch with a zip download, and the same page on
+a phone. A screenshot of each step goes to $UPSCALER_SCREENSHOTS (default: a temporary
+folder, named in the test output)."""
 import os
+import tempfile
+import zipfile
+from pathlib import Path
 
 import pytest
-
-pytestmark = pytest.mark.slow  # a server and a browser
 from conftest import ROOT
 from helpers import running_app
+from PIL import Image
+
+pytestmark = pytest.mark.slow  # a server and a browser
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = ROOT / "artifacts"
-EXAMPLE = str(ROOT / "examples" / "cat.4093.jpg")
+EXAMPLE = str(ROOT / "examples" / "cat.4093.jpg")  # 335 x 359
+SHOTS = Path(os.environ.get("UPSCALER_SCREENSHOTS") or tempfile.mkdtemp(prefix="upscaler-screenshots-"))
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
 
 RENDERED = """(sel) => {
   const imgs = [...document.querySelectorAll(sel + ' img')];
   return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0);
 }"""
+STATUS_HAS = "(t) => document.querySelector('#status').innerText.includes(t)"
+
+
+def shot(page, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")
-def page():
+def browser():
     from playwright.sync_api import sync_playwright
 
     assert os.path.exists(CHROMIUM), "install Debian's chromium (apt-get install chromium); .ci/run does"
-    ARTIFACTS.mkdir(exist_ok=True)
+    print(f"screenshots: {SHOTS}")
     with running_app({"HF_HUB_OFFLINE": "1"}) as (url, proc, log), sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                           "--disable-component-update", "--disable-sync", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url, wait_until="networkidle")
-        yield page
-        browser.close()
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b, url
+        b.close()
 
 
-def test_upscale_mode_renders_the_slider(page):
-    page.locator("#input-image input[type=file]").set_input_files(EXAMPLE)
+@pytest.fixture()
+def page(browser):
+    b, url = browser
+    page = b.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page.goto(url, wait_until="load")
+    page.locator("#upscale-button").wait_for(state="visible", timeout=60_000)
+    yield page
+    page.close()
+
+
+def upload(page, path):
+    page.locator("#input-image input[type=file]").set_input_files(path)
+
+
+def test_upscale_4x_with_labels_1to1_detail_and_facts(page):
+    upload(page, EXAMPLE)
     page.wait_for_function(RENDERED, arg="#input-image", timeout=30_000)
-    page.get_by_text("256 -> 512 (x2)").click()
+    page.wait_for_function(STATUS_HAS, arg="335x359 in", timeout=30_000)  # checked on upload
+    shot(page, "1-uploaded")
+    page.locator("#scale").get_by_text("4x").click()
+    page.wait_for_function(STATUS_HAS, arg="1340x1436", timeout=30_000)
     page.locator("#upscale-button").click()
-    page.wait_for_function(RENDERED, arg="#upscale-slider", timeout=120_000)
+    page.wait_for_function(RENDERED, arg="#upscale-slider", timeout=180_000)
+    page.wait_for_function(STATUS_HAS, arg="Done", timeout=30_000)
     sizes = page.eval_on_selector_all("#upscale-slider img", "els => els.map(e => [e.naturalWidth, e.naturalHeight])")
-    assert len(sizes) >= 2 and all(w == 2 * 335 and h == 2 * 359 for w, h in sizes), sizes
-    assert page.locator("#upscale-file a").count() >= 1  # the full-size download
-    assert "bundled weights" in page.locator("#weights-status").inner_text()
-    page.screenshot(path=str(ARTIFACTS / "browser-upscale.png"), full_page=True)
-
-
-def test_compare_mode_renders_three_images_and_metrics(page):
-    page.get_by_role("tab", name="Compare").click()
-    page.get_by_text("64 -> 128 (x2)").click()
-    page.locator("#compare-button").click()
-    for sel in ("#cmp-bilinear", "#cmp-learned", "#cmp-truth"):
-        page.wait_for_function(RENDERED, arg=sel, timeout=120_000)
-        assert page.eval_on_selector(f"{sel} img", "e => e.naturalWidth") == 128
-    page.wait_for_function("() => document.querySelector('#cmp-metrics').innerText.includes('psnr_y_db')",
+    assert len(sizes) >= 2 and all(s == [4 * 335, 4 * 359] for s in sizes), sizes
+    # the comparison fills the column, not a 500 px box
+    width = page.eval_on_selector("#upscale-slider", "e => e.getBoundingClientRect().width")
+    assert width > 800, width
+    # both halves are labelled, on the image
+    labels = page.eval_on_selector("#upscale-slider", """e => [getComputedStyle(e, '::before').content,
+                                                                getComputedStyle(e, '::after').content]""")
+    assert "bilinear" in labels[0] and "learned" in labels[1], labels
+    assert "zoom" in page.locator("#zoom-hint").inner_text()
+    # the 1:1 detail: crops at their natural size, not scaled
+    for sel in ("#crop-bilinear", "#crop-learned"):
+        page.wait_for_function(RENDERED, arg=sel, timeout=30_000)
+        natural, fit = page.eval_on_selector(f"{sel} img", "e => [e.naturalWidth, getComputedStyle(e).objectFit]")
+        assert natural == 256 and fit == "none", (sel, natural, fit)
+    status = page.locator("#status").inner_text()
+    assert "335x359 -> 1340x1436" in status and "network" in status and "total" in status
+    assert "cat.4093-x4-default.png" in page.locator("#download").inner_text()
+    shot(page, "2-upscaled-4x")
+    # a click on the input picks the 1:1 window
+    before = page.eval_on_selector("#crop-learned img", "e => e.src")
+    page.locator("#input-image img").first.click(position={"x": 20, "y": 20})
+    page.wait_for_function("(s) => document.querySelector('#crop-learned img').src !== s", arg=before,
                            timeout=30_000)
-    page.screenshot(path=str(ARTIFACTS / "browser-compare.png"), full_page=True)
+    shot(page, "3-detail-moved")
+    # the weights notice lives in "About", not above the fold
+    page.locator("#about").get_by_text("About").click()
+    assert "bundled weights" in page.locator("#weights-status").inner_text()
 
 
-def test_a_bad_file_shows_a_message_and_the_page_keeps_working(page, tmp_path):
+def test_too_large_is_refused_on_upload_with_a_one_click_shrink(page, tmp_path):
+    big = tmp_path / "phone-photo.png"
+    Image.open(EXAMPLE).resize((800, 600)).save(big)
+    page.locator("#scale").get_by_text("8x").click()
+    upload(page, str(big))
+    page.wait_for_function(STATUS_HAS, arg="6400x4800", timeout=30_000)  # before any click
+    assert "over the limit" in page.locator("#status").inner_text()
+    shrink = page.locator("#shrink-button")
+    shrink.wait_for(state="visible", timeout=10_000)
+    assert "591x443" in shrink.inner_text()
+    shot(page, "4-refused")
+    shrink.click()
+    page.wait_for_function(STATUS_HAS, arg="shrunk to 591x443", timeout=240_000)
+    page.wait_for_function(RENDERED, arg="#upscale-slider", timeout=60_000)
+    assert page.eval_on_selector("#upscale-slider img", "e => e.naturalWidth") == 591 * 8
+    shot(page, "5-shrunk-and-upscaled")
+
+
+def test_a_bad_file_is_refused_on_upload_in_the_status_line(page, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("not an image at all")
-    page.get_by_role("tab", name="Upscale").click()
-    page.locator("#input-image input[type=file]").set_input_files(str(bad))
-    page.locator("#upscale-button").click()
-    toast = page.get_by_text("Cannot use this file", exact=False).first
-    toast.wait_for(timeout=60_000)
-    page.screenshot(path=str(ARTIFACTS / "browser-error.png"), full_page=True)
+    upload(page, str(bad))
+    page.wait_for_function(STATUS_HAS, arg="Cannot use this file", timeout=60_000)
+    page.wait_for_timeout(12_000)  # a toast would have faded by now; the status line stays
+    assert "not an image" in page.locator("#status").inner_text()
+    shot(page, "6-bad-file")
+    upload(page, EXAMPLE)  # and the page keeps working
+    page.wait_for_function(STATUS_HAS, arg="335x359 in", timeout=30_000)
+
+
+def test_batch_of_three_downloads_one_zip(page, tmp_path):
+    page.get_by_role("tab", name="Batch").click()
+    files = [str(p) for p in sorted((ROOT / "examples").glob("*.jpg"))]
+    assert len(files) == 3
+    page.locator("#batch-files input[type=file]").set_input_files(files)
+    page.locator("#batch-button").click()
+    page.locator("#batch-zip").wait_for(state="visible", timeout=180_000)
+    assert page.locator("#batch-status").inner_text().count("->") == 3
+    shot(page, "7-batch")
+    with page.expect_download(timeout=60_000) as info:
+        page.locator("#batch-zip").click()
+    path = tmp_path / "batch.zip"
+    info.value.save_as(path)
+    with zipfile.ZipFile(path) as z:
+        assert sorted(z.namelist()) == sorted(f"{Path(f).stem}-x2-default.png" for f in files)
+
+
+def test_compare_shows_the_input_every_method_and_a_table(page):
+    upload(page, EXAMPLE)
+    page.wait_for_function(STATUS_HAS, arg="335x359 in", timeout=30_000)
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#compare-button").click()
+    page.wait_for_function("() => document.querySelector('#cmp-metrics').innerText.includes('higher is better')",
+                           timeout=120_000)
+    page.wait_for_function(RENDERED, arg="#cmp-gallery", timeout=60_000)
+    assert page.locator("#cmp-gallery img").count() >= 6  # input, bilinear, bicubic, 2 models, truth
+    shot(page, "8-compare")
+
+
+def test_phone_first_screen_has_upload_scale_and_button(browser):
+    b, url = browser
+    page = b.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.goto(url, wait_until="load")
+    page.locator("#upscale-button").wait_for(state="visible", timeout=60_000)
+    for sel in ("#input-image", "#scale", "#upscale-button"):
+        box = page.locator(sel).bounding_box()
+        assert box and box["y"] + box["height"] <= 844, (sel, box)
+    shot(page, "9-phone")
+    page.close()

@@ -7,6 +7,7 @@ checkpoints or logs that ``train_accelerate.py`` keeps beside them.
 import json
 from pathlib import Path
 
+from .models import FAMILIES
 from .protocol import format_table
 from .stages import STAGES
 
@@ -51,13 +52,11 @@ def model_card(root) -> str:
         "",
         "Small CNNs that upscale photos by 2 (three stages trained independently at 64->128, "
         "128->256 and 256->512 px) and by 8 (the three stacked and fine-tuned end to end, 64->512).",
-        "Two models share that layout:",
+        "Model families in that layout:",
         "",
-        "* `default`: `ResidualUpsampler`, conv3x3 + PReLU stack at the input resolution, pixel-shuffle, "
-        "added to a bilinear upsampling of the input (ESPCN / SRVGGNetCompact style, no BatchNorm). "
-        "Images in [0, 1], any size.",
-        "* `seed`: `Upsampler`, the reference design reproduced layer for layer (strided convolutions, "
-        "BatchNorm, transposed convolutions, Tanh). Images in [-1, 1], sides a multiple of 4.",
+        *(f"* `{name}`: `{f.two_x.__name__}` / `{f.eight_x.__name__}`. {f.description} Images in "
+          f"{list(f.two_x.value_range)}, input sides padded to a multiple of {f.two_x.size_multiple}."
+          for name, f in FAMILIES.items()),
         "",
         "Layout: `<model>/<stage>/config.json` + `model.safetensors` (safetensors only).",
         "",
@@ -70,9 +69,10 @@ def model_card(root) -> str:
         "## Training",
         "",
         "Data: cat photos (the cat half of `microsoft/cats_vs_dogs`, Kaggle's Asirra images; "
-        "research/demo use, copyright with the photographers). Pairs made on the fly: a random "
-        "square of 60-100% of the short side resized to the stage's output size, a random patch, its "
-        "PIL-bicubic downscale as input; flips and transposes.",
+        "research/demo use, copyright with the photographers), decoded once. Pairs made on the training "
+        "device: a random window of a square of 60-100% of the short side, seen at the stage's output "
+        "size, resized to the patch (bicubic, PIL-exact), its bicubic downscale as input; flips and "
+        "transposes. An EMA of the weights is kept and shipped when it validates better.",
         "",
         "Each row ran as `accelerate launch --mixed_precision <precision> <command>` "
         "(`weights/train.sh` in the code repository); wall time on the machine that trained it.",

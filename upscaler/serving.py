@@ -16,6 +16,7 @@ import dataclasses
 import tempfile
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image
@@ -126,9 +127,13 @@ def upscale_file(path, pipeline: Pipeline, upscalers: list, model: str, out_dir:
     shown = display_mode(learned)
     bilinear = classical_upscale(img, learned.size, Image.BILINEAR)
     out_dir = Path(out_dir)
-    download = save_image(learned, out_dir / download_name(path, pipeline.scale, model), facts=facts)
-    shown_path = download if shown is learned else save_image(shown, out_dir / "learned-8bit.png")
-    bilinear_path = save_image(bilinear, out_dir / download_name(path, pipeline.scale, "bilinear"))
+    # PNG encoding is most of a large request's time beyond the network; Pillow releases
+    # the GIL while it compresses, so the files are written side by side.
+    with ThreadPoolExecutor(3) as pool:
+        download = pool.submit(save_image, learned, out_dir / download_name(path, pipeline.scale, model), facts)
+        shown_path = download if shown is learned else pool.submit(save_image, shown, out_dir / "learned-8bit.png")
+        bilinear_path = pool.submit(save_image, bilinear, out_dir / download_name(path, pipeline.scale, "bilinear"))
+        download, shown_path, bilinear_path = download.result(), shown_path.result(), bilinear_path.result()
     return Result(str(bilinear_path), str(shown_path), str(download), img.size, learned.size, network_seconds,
                   time.perf_counter() - t0, str(upscalers[0].device), shrunk_from)
 

@@ -1,0 +1,76 @@
+"""One demo request without the UI: scales, names, crops, tables, zips."""
+import zipfile
+
+import pytest
+from conftest import ROOT, perturbed
+from PIL import Image
+
+from upscaler import serving
+from upscaler.images import ImageRejected
+from upscaler.inference import Upscaler
+from upscaler.models import FAMILIES
+
+EXAMPLE = ROOT / "examples" / "cat.4093.jpg"
+
+
+def test_pipelines():
+    assert serving.Pipeline.for_scale(2).stages == ("64to128",)
+    assert serving.Pipeline.for_scale("4x").stages == ("64to128", "128to256")
+    assert serving.Pipeline.for_scale(8).stages == ("64to512",)
+    assert serving.Pipeline.for_scale(2, "256to512").stages == ("256to512",)
+    assert serving.Pipeline.for_stage("128to256") == serving.Pipeline(2, ("128to256",))
+    for bad in (3, "big", 16):
+        with pytest.raises(ImageRejected, match="scale must be 2, 4 or 8"):
+            serving.Pipeline.for_scale(bad)
+    with pytest.raises(ImageRejected, match="2x network"):
+        serving.Pipeline.for_scale(2, "64to512")
+
+
+def test_download_names():
+    assert serving.download_name("/tmp/gradio/abc/My Cat.jpeg", 4, "default") == "My_Cat-x4-default.png"
+    assert serving.download_name("", 2, "seed") == "image-x2-seed.png"
+
+
+def test_upscale_file_chains_and_reports(tmp_path):
+    ups = [Upscaler(perturbed(FAMILIES["default"].two_x(), seed=i), s, dtype="float32")
+           for i, s in enumerate(("64to128", "128to256"))]
+    r = serving.upscale_file(EXAMPLE, serving.Pipeline.for_scale(4), ups, "default", tmp_path, 10**8, 10**8)
+    assert r.input_size == (335, 359) and r.output_size == (1340, 1436)
+    assert Image.open(r.download).size == Image.open(r.bilinear).size == (1340, 1436)
+    assert r.network_seconds <= r.total_seconds and r.device == "cpu"
+    assert "335x359 -> 1340x1436 (x4)" in r.summary("default")
+    with pytest.raises(ImageRejected, match="shrink to fit"):
+        serving.upscale_file(EXAMPLE, serving.Pipeline.for_scale(4), ups, "default", tmp_path, 10**8, 10**6)
+    r = serving.upscale_file(EXAMPLE, serving.Pipeline.for_scale(4), ups, "default", tmp_path, 10**8, 10**6,
+                             shrink_to_fit=True)
+    assert r.shrunk_from == (335, 359) and r.output_size[0] * r.output_size[1] <= 10**6
+    assert "it was shrunk to" in r.summary("default")
+
+
+def test_crops_are_the_same_window_at_full_resolution(tmp_path):
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    Image.effect_noise((300, 200), 50).convert("RGB").save(a)
+    Image.effect_noise((300, 200), 50).convert("RGB").save(b)
+    crops = serving.crop_1to1({"a": a, "b": b}, (290, 5), 64)  # near a corner: clipped inside
+    assert crops["a"].size == crops["b"].size == (64, 64)
+    assert crops["a"].tobytes() == Image.open(a).crop((236, 0, 300, 64)).tobytes()
+
+
+def test_metrics_table_marks_the_best():
+    table = serving.metrics_table({"bilinear": {"psnr": 30.0, "ssim": 0.9},
+                                   "net": {"psnr": 31.5, "ssim": 0.89}}, {"net": "learned: net"})
+    assert "| learned: net | **31.50** | 0.8900 |" in table and "| bilinear | 30.00 | **0.9000** |" in table
+    assert "higher is better" in table
+
+
+def test_zip_and_output_dirs(tmp_path):
+    files = []
+    for name in ("x.png", "y.png"):
+        Image.new("RGB", (4, 4)).save(tmp_path / name)
+        files.append(tmp_path / name)
+    with zipfile.ZipFile(serving.zip_files(files, tmp_path, "out.zip")) as z:
+        assert sorted(z.namelist()) == ["x.png", "y.png"]
+    root = tmp_path / "outputs"
+    first = serving.new_output_dir(root, ttl_seconds=3600)
+    second = serving.new_output_dir(root, ttl_seconds=-1)  # everything older than "now + 1 s" goes
+    assert not first.exists() and second.exists()
