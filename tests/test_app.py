@@ -292,7 +292,7 @@ def test_hub_weights_are_used_and_a_corrupt_file_falls_back(tmp_path, tiny_weigh
         env["HF_HOME"] = str(tmp_path / "hf2")
         with running_app(env) as (url, proc, log):
             config = json.dumps(json.loads(urllib.request.urlopen(url + "config").read()))
-            assert "Serving the bundled weights instead" in config
+            assert "Some weights from the Hub (me/cats@v1), the rest bundled" in config
             assert "do not load" in app_log(log)
             from gradio_client import Client, handle_file
 
@@ -301,3 +301,26 @@ def test_hub_weights_are_used_and_a_corrupt_file_falls_back(tmp_path, tiny_weigh
             assert out.std() > 10  # a real picture, not garbage
     finally:
         server.shutdown()
+
+
+@pytest.mark.slow
+def test_readme_client_examples(live, tmp_path):
+    """The README's gradio_client block, run as written against a live server (only the
+    URL and the file names are pointed at this test's)."""
+    import re
+
+    url, _ = live
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### From a program (`gradio_client`)")[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    code = (code.replace('"http://127.0.0.1:7860/"', repr(url))
+                .replace('"cat.jpg"', repr(EXAMPLE))
+                .replace('"cat2.jpg"', repr(str(ROOT / "examples" / "cat.4018.jpg"))))
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    w, h = Image.open(EXAMPLE).size
+    assert Image.open(scope["learned_file"]).size == (8 * w, 8 * h)  # the last /upscale: 64to512
+    assert Image.open(scope["bilinear"]).size == (256, 256)  # /compare at 128to256: 256 px ground truth
+    with zipfile.ZipFile(scope["archive"]) as z:
+        assert sorted(z.namelist()) == ["cat.4018-x2-default.png", "cat.4093-x2-default.png"]
+    assert set(scope["metrics"]) == {"bilinear", "bicubic", "seed"}

@@ -119,6 +119,38 @@ def cmd_figures(args) -> int:
     return 0
 
 
+def cmd_curves(args) -> int:
+    """One learning-curve plot per model and stage family, from the curves that
+    train_accelerate.py records in each config.json."""
+    import json
+
+    from .figures import learning_curves
+
+    root = Path(args.weights or bundled_weights_dir())
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    families = {"2x stages": [s for s in STAGES if STAGES[s].factor == 2], "8x stack": ["64to512"]}
+    for model in FAMILIES:
+        for family, stages in families.items():
+            curves = {}
+            for stage in stages:
+                cfg = root / model / stage / "config.json"
+                if not cfg.is_file():
+                    continue
+                training = json.loads(cfg.read_text()).get("training", {})
+                curve = training.get("curve") or []
+                shipped = "ema" if training.get("shipped_weights") == "ema" else "model"
+                if curve:
+                    curves[f"{stage} ({'EMA' if shipped == 'ema' else 'raw'} weights)"] = [
+                        (c["samples"], c[f"psnr_{shipped}"]) for c in curve if f"psnr_{shipped}" in c]
+                    curves[f"{stage} bicubic"] = [(c["samples"], c["psnr_bicubic"]) for c in curve]
+            img = learning_curves(curves, f"{model}, {family}: held-out training photos")
+            path = out_dir / f"curve-{model}-{'2x' if family == '2x stages' else '8x'}.png"
+            img.save(path)
+            print(f"saved {path}" + ("" if curves else " (no recorded curve)"))
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m upscaler", description="Learned image upscaling.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -159,6 +191,11 @@ def build_parser():
     f.add_argument("--count", type=int, default=4)
     f.add_argument("--cell", type=int, default=192)
     f.set_defaults(func=cmd_figures)
+
+    c = sub.add_parser("curves", help="learning curves (validation PSNR vs samples) from each config.json")
+    c.add_argument("--weights", default=None, help="weights root (default: bundled weights/)")
+    c.add_argument("--output-dir", required=True)
+    c.set_defaults(func=cmd_curves)
     return p
 
 

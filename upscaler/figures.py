@@ -19,3 +19,53 @@ def comparison_grid(lrs, outs, hrs, cell: int = 256, labels=True) -> Image.Image
                 draw.text((2, y + 1), ROWS[r], fill="black")
             grid.paste(img.resize((cell, cell), Image.BICUBIC), (col * cell, y + margin))
     return grid
+
+
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+
+
+def learning_curves(curves: dict, title: str, size=(720, 420)) -> Image.Image:
+    """A line plot of validation PSNR against samples seen, drawn with PIL (no plotting
+    library needed). ``curves``: {label: [(samples, psnr), ...]}; a label holding
+    "bicubic" is drawn dashed (a reference, not a run)."""
+    w, h = size
+    left, right, top, bottom = 64, 16, 34, 48
+    img = Image.new("RGB", size, "white")
+    d = ImageDraw.Draw(img)
+    points = [p for c in curves.values() for p in c]
+    if not points:
+        d.text((left, h // 2), f"{title}: no recorded curve", fill="black")
+        return img
+    x_max = max(x for x, _ in points) or 1
+    y_lo, y_hi = min(y for _, y in points), max(y for _, y in points)
+    pad = max(0.1, (y_hi - y_lo) * 0.08)
+    y_lo, y_hi = y_lo - pad, y_hi + pad
+
+    def xy(x, y):
+        return (left + (w - left - right) * x / x_max, top + (h - top - bottom) * (1 - (y - y_lo) / (y_hi - y_lo)))
+
+    d.rectangle((left, top, w - right, h - bottom), outline="black")
+    for i in range(6):  # grid and tick labels
+        yv = y_lo + (y_hi - y_lo) * i / 5
+        _, py = xy(0, yv)
+        d.line((left, py, w - right, py), fill="#e6e6e6")
+        d.text((4, py - 6), f"{yv:.2f}", fill="black")
+        xv = x_max * i / 5
+        px, _ = xy(xv, y_lo)
+        d.text((px - 14, h - bottom + 6), f"{xv / 1e6:.2f}M" if x_max >= 1e6 else f"{xv / 1e3:.0f}k", fill="black")
+    d.text((left, 8), title, fill="black")
+    d.text((w // 2 - 90, h - 18), "training samples seen", fill="black")
+    d.text((w - right - 170, 8), "validation PSNR-Y, dB", fill="black")
+    for i, (label, curve) in enumerate(curves.items()):
+        colour = COLOURS[i % len(COLOURS)]
+        pts = [xy(x, y) for x, y in sorted(curve)]
+        if "bicubic" in label:
+            for a, b in zip(pts, pts[1:]):
+                if int(a[0]) // 6 % 2 == 0:
+                    d.line((a, b), fill=colour, width=1)
+        elif len(pts) > 1:
+            d.line(pts, fill=colour, width=2)
+        for p in pts[-1:]:
+            d.ellipse((p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3), fill=colour)
+        d.text((left + 8, top + 6 + 14 * i), label, fill=colour)
+    return img
