@@ -421,8 +421,9 @@ def build_demo():
         page = dict(api_visibility="private", concurrency_id="model")
         image.upload(page_check_upload, [image, scale], [image, status, shrink], preprocess=False,
                      api_visibility="private")
-        image.change(clear_results, None, [slider, download, crop_bilinear, crop_learned, result_files],
-                     api_visibility="private")
+        for control in (image, model):  # a result on screen always belongs to the inputs beside it
+            control.change(clear_results, None, [slider, download, crop_bilinear, crop_learned, result_files],
+                           api_visibility="private")
         scale.change(page_scale_changed, [image, scale], [status, shrink], api_visibility="private")
         up_outputs = [slider, download, status, crop_bilinear, crop_learned, result_files]
         go.click(page_upscale, [image, scale, model, x2_stage], up_outputs, **page)

@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 from upscaler.inference import load_upscaler
 from upscaler.metrics import psnr_ssim
 from upscaler.protocol import CLASSICAL
+from upscaler.serving import DEFAULT_X2_STAGE, X4_STAGES
+from upscaler.stages import TWO_X_STAGES
 
 DATA = ROOT.parent / "shared" / "data" / "benchmarks"
 
@@ -64,9 +66,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", nargs="+", default=["Set5", "Set14", "BSD100"])
     ap.add_argument("--scales", nargs="+", type=int, default=[2, 4, 8], choices=[2, 4, 8])
-    ap.add_argument("--x2-stage", default="64to128", choices=["64to128", "128to256", "256to512"])
-    ap.add_argument("--x4-stages", nargs=2, default=["64to128", "128to256"],
-                    choices=["64to128", "128to256", "256to512"])
+    ap.add_argument("--x2-stage", default=DEFAULT_X2_STAGE, choices=TWO_X_STAGES)
+    ap.add_argument("--x4-stages", nargs=2, default=list(X4_STAGES), choices=TWO_X_STAGES)
     ap.add_argument("--weights", default=None, help="weights root (default: the bundled weights/)")
     ap.add_argument("--models", nargs="+", default=["seed", "default", "default+ensemble"])
     ap.add_argument("--limit", type=int, default=None, help="first N images per dataset")

@@ -118,11 +118,16 @@ def test_output_limit_is_enforced(app, tmp_path):
         app.upscale_by(EXAMPLE, 3, "default")
 
 
-def test_the_page_checks_on_upload_and_offers_to_shrink(app, tmp_path):
+def test_the_page_checks_on_upload_and_offers_to_shrink(app, tmp_path, monkeypatch):
+    from upscaler.images import fit_size
+
+    monkeypatch.setattr(app, "MAX_OUTPUT_PIXELS", 2_000_000)  # a small limit keeps the test quick
     big = tmp_path / "big.png"
     Image.new("RGB", (800, 600), (10, 100, 10)).save(big)
+    fw, fh = fit_size((800, 600), 8, 2_000_000)
     _, status, shrink = app.page_check_upload({"path": str(big)}, "8x")
-    assert "6400x4800" in status and "591x443" in status and shrink["visible"] is True
+    assert "6400x4800" in status and f"{fw}x{fh}" in status and shrink["visible"] is True
+    assert shrink["value"] == f"Shrink to {fw}x{fh} and upscale 8x"
     _, status, shrink = app.page_check_upload({"path": str(big)}, "2x")
     assert "1600x1200" in status and shrink["visible"] is False
     bad = tmp_path / "text.png"
@@ -131,8 +136,8 @@ def test_the_page_checks_on_upload_and_offers_to_shrink(app, tmp_path):
     assert cleared is None and "not an image" in status  # refused on upload, not after the click
     out = app.page_shrink_and_upscale(str(big), "8x", "default", "64to128", no_progress)
     (_, learned), status = out[0], out[2]
-    assert Image.open(learned).size == (591 * 8, 443 * 8)
-    assert "shrunk to 591x443" in status and "800x600" in status
+    assert Image.open(learned).size == (fw * 8, fh * 8)
+    assert f"shrunk to {fw}x{fh}" in status and "800x600" in status
 
 
 def test_the_page_states_facts_and_errors_in_its_status_line(app):

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from helpers import running_app
 from PIL import Image
 
 pytestmark = pytest.mark.slow  # a server and a browser
@@ -34,12 +33,13 @@ def shot(page, name):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(live_app):
     from playwright.sync_api import sync_playwright
 
     assert os.path.exists(CHROMIUM), "install Debian's chromium (apt-get install chromium); .ci/run does"
     print(f"screenshots: {SHOTS}")
-    with running_app({"HF_HUB_OFFLINE": "1"}) as (url, proc, log), sync_playwright() as pw:
+    url = live_app[0]
+    with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield b, url
         b.close()

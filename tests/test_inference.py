@@ -105,7 +105,7 @@ def test_tiled_equals_untiled(model, eight, photo):
     assert whole.std() > 0.01  # an output that varies with the image, not a constant
 
 
-def test_tiles_report_progress(tiny_weights):
+def test_tiles_report_progress():
     seen = []
     up = Upscaler(perturbed(FAMILIES["default"].two_x()), "64to128", tile=16)
     up(Image.new("RGB", (40, 20)), progress=lambda i, n: seen.append((i, n)))

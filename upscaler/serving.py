@@ -33,8 +33,8 @@ from .images import (
     save_image,
 )
 from .metrics import psnr_ssim
-from .protocol import CLASSICAL, classical, eval_pair
-from .stages import STACK_STAGE, STAGES, TWO_X_STAGES, get_stage
+from .protocol import classical, eval_pair
+from .stages import STACK_STAGE, TWO_X_STAGES, get_stage
 
 SCALES = (2, 4, 8)
 # Which 2x stage serves 2x, and which two chain for 4x: the best by measurement on
@@ -209,5 +209,5 @@ def new_output_dir(root: Path, ttl_seconds: float) -> Path:
     return Path(tempfile.mkdtemp(dir=root))
 
 
-__all__ = ["CLASSICAL", "SCALES", "STAGES", "Pipeline", "Result", "compare_image", "crop_1to1", "download_name",
+__all__ = ["SCALES", "Pipeline", "Result", "compare_image", "crop_1to1", "download_name",
            "metrics_table", "new_output_dir", "upscale_file", "zip_files"]

@@ -6,7 +6,8 @@
 #   DATA=/path/to/photos bash weights/train.sh  # your own photos
 #
 # On the 2-core CPU the two models trained side by side, one thread each (THREADS=1,
-# MODELS="seed" and MODELS="default" in two shells); on a GPU leave THREADS alone.
+# MODELS="seed" and MODELS="default" in two shells; the seed's 64to512 fine-tune ran
+# alone with THREADS=2, after the default run had finished). On a GPU leave THREADS alone.
 set -euo pipefail
 DATA=${DATA:-../shared/data/cats/train}
 OUT=${OUT:-weights}
@@ -23,7 +24,7 @@ for model in $MODELS; do
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model seed --stage 64to128  --max-steps 10000
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model seed --stage 128to256 --max-steps 8000
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model seed --stage 256to512 --max-steps 8000
-    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model seed --stage 64to512  --max-steps 2500
+    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model seed --stage 64to512  --max-steps 2000
     ;;
   default)
     # ResidualUpsampler (32 features, 4 convs), L1, AdamW 1e-3, bf16 autocast (AMX).
