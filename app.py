@@ -27,6 +27,7 @@ from pathlib import Path
 
 import gradio as gr
 import torch
+from PIL import Image
 
 from upscaler import serving
 from upscaler.images import (
@@ -345,8 +346,9 @@ class CheckedImage(gr.Image):
         try:
             return super().preprocess(payload)
         except Exception as e:
-            if isinstance(e, ImageRejected):
-                raise gr.Error(f"Cannot use this file: {e}.") from None
+            if isinstance(e, Image.DecompressionBombError):
+                raise gr.Error("Cannot use this file: it declares more pixels than it can plausibly hold "
+                               "(a decompression bomb).") from None
             raise gr.Error("Cannot use this file: it is not an image that can be read "
                            "(PNG, JPEG, WebP, GIF, BMP, TIFF...).") from None
 
