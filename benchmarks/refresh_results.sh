@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Regenerate every table and figure that the README quotes, from the shipped weights.
-# Run from the repository root on a quiet machine (the speed table is timing-sensitive).
-# ~20 minutes on the 2-core CPU the README names.
+# Run from the repository root on a quiet machine (the speed tables are timing-sensitive).
+# ~35 minutes on the 2-core CPU the README names.
 set -euo pipefail
 mkdir -p benchmarks/results
 # cats/val table -> weights/evaluation.json and the model card weights/README.md
 python -m upscaler evaluate --data ../shared/data/cats/val --update-card | tee benchmarks/results/cats-val.md
-# the reference's figures (bilinear / learned / ground truth), 4 validation cats
+# the reference's figures (bilinear / learned / ground truth), 4 validation cats; learning curves
 python -m upscaler figures --data ../shared/data/cats/val --output-dir weights/figures --model default --count 4 --cell 160
 python -m upscaler figures --data ../shared/data/cats/val --output-dir weights/figures --model seed --count 4 --cell 160 \
     --stages 64to128 64to512
+python -m upscaler curves --output-dir weights/figures
 # Set5 / Set14 / BSD100 at x2, x4, x8
 python benchmarks/quality.py --output benchmarks/results/quality.json | tee benchmarks/results/quality.md
-# speed and memory (run last, alone)
+# speed and memory, the training loop, the demo end to end (run last, alone)
 python benchmarks/speed.py --output benchmarks/results/speed.json | tee benchmarks/results/speed.md
+python benchmarks/train_speed.py | tee benchmarks/results/train-speed.md
+python benchmarks/app_latency.py | tee benchmarks/results/app-latency.md

@@ -179,6 +179,29 @@ def main(argv=None):
             print(f"| {stage} | {st.input_size}x{st.input_size} | seed model, eager fp32 | {t * 1000:.1f} | "
                   f"{st.output_size ** 2 / 1e6 / t:.2f} | | | {t * 1000 / (st.output_size ** 2 / 1e6):.1f} |")
 
+        # the seed model through the real path (Upscaler), fp32 against the reduced precisions it
+        # lists as safe: what decides seed's reduced_dtypes (upscaler/models.py)
+        print(f"\n## {device}: seed model, reduced precision vs fp32 through Upscaler (cats/val, {len(photos)} photos)\n")
+        print("| dtype | 64to128 PSNR-Y | change | 64to512 PSNR-Y | change | 64to512 of 64x64, ms |")
+        print("|---|---:|---:|---:|---:|---:|")
+        seed_dtypes = ["float32", *[d for d in seed_nets["64to128"].reduced_dtypes
+                                    if device.type == "cuda" or d == "bfloat16"]]
+        seed_q = {}
+        for dt in seed_dtypes:
+            cells = []
+            for stage in ("64to128", "64to512"):
+                up = Upscaler(seed_nets[stage], stage, device=device, dtype=dt)
+                pairs = [eval_pair(p, STAGES[stage]) for p in photos]
+                score = statistics.mean(psnr_y(up(lr), hr, STAGES[stage].factor) for lr, hr in pairs)
+                seed_q.setdefault(stage, score)
+                cells.append((score, score - seed_q[stage]))
+            img = photos[0].resize((64, 64))
+            t = timeit(lambda: up(img), repeats, warmup)
+            results.setdefault("seed_dtypes", []).append({"device": str(device), "dtype": dt, "psnr_64to128": cells[0][0],
+                                                          "psnr_64to512": cells[1][0], "ms_64to512": t * 1000})
+            print(f"| {dt} | {cells[0][0]:.3f} | {cells[0][1]:+.3f} | {cells[1][0]:.3f} | {cells[1][1]:+.3f} | "
+                  f"{t * 1000:.1f} |")
+
         print(f"\n## {device}: quality change of each variant vs eager fp32 (cats/val, {len(photos)} photos)\n")
         q = variant_quality(variants, nets, photos, device)
         print("| variant | 64to128 PSNR-Y | change | 64to512 PSNR-Y | change | 64to512 ms per output MP (batch %d) |" % batch)
