@@ -243,6 +243,16 @@ def _size_advice(size, scale):
             gr.update(visible=True, value=f"Shrink to {fw}x{fh} and upscale {scale}x"))
 
 
+def page_image_changed(payload, scale_label):
+    """A new image (uploaded, pasted or an example): old results go; the size advice comes.
+    An emptied image (e.g. a refused upload) leaves the status line as it is."""
+    cleared = clear_results()
+    path = payload.get("path") if isinstance(payload, dict) else payload
+    if not path:
+        return (*cleared, gr.update(), gr.update(visible=False))
+    return (*cleared, *page_scale_changed(path, scale_label))
+
+
 def page_scale_changed(image, scale_label):
     if not image:
         return gr.update(), gr.update(visible=False)
@@ -423,9 +433,11 @@ def build_demo():
         page = dict(api_visibility="private", concurrency_id="model")
         image.upload(page_check_upload, [image, scale], [image, status, shrink], preprocess=False,
                      api_visibility="private")
-        for control in (image, model):  # a result on screen always belongs to the inputs beside it
-            control.change(clear_results, None, [slider, download, crop_bilinear, crop_learned, result_files],
-                           api_visibility="private")
+        # a result on screen always belongs to the inputs beside it
+        results = [slider, download, crop_bilinear, crop_learned, result_files]
+        image.change(page_image_changed, [image, scale], [*results, status, shrink], preprocess=False,
+                     api_visibility="private")
+        model.change(clear_results, None, results, api_visibility="private")
         scale.change(page_scale_changed, [image, scale], [status, shrink], api_visibility="private")
         up_outputs = [slider, download, status, crop_bilinear, crop_learned, result_files]
         go.click(page_upscale, [image, scale, model, x2_stage], up_outputs, **page)

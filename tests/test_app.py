@@ -140,6 +140,14 @@ def test_the_page_checks_on_upload_and_offers_to_shrink(app, tmp_path, monkeypat
     assert f"shrunk to {fw}x{fh}" in status and "800x600" in status
 
 
+def test_a_new_image_clears_old_results_and_gives_size_advice(app):
+    *cleared, status, shrink = app.page_image_changed({"path": EXAMPLE}, "4x")
+    assert cleared == [None, cleared[1], None, None, None] and cleared[1]["visible"] is False
+    assert "335x359 in; 4x makes 1340x1436" in status
+    *_, status, _ = app.page_image_changed(None, "4x")
+    assert status == {"__type__": "update"}  # an emptied input leaves the status line alone
+
+
 def test_the_page_states_facts_and_errors_in_its_status_line(app):
     slider, download, status, crop_b, crop_l, files = app.page_upscale(EXAMPLE, "2x", "default", "64to128",
                                                                        progress=no_progress)
