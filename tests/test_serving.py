@@ -39,7 +39,7 @@ def test_upscale_file_chains_and_reports(tmp_path):
     assert Image.open(r.download).size == Image.open(r.bilinear).size == (1340, 1436)
     assert r.network_seconds <= r.total_seconds and r.device == "cpu"
     assert "335x359 -> 1340x1436 (x4)" in r.summary("default")
-    with pytest.raises(ImageRejected, match="shrink to fit"):
+    with pytest.raises(ImageRejected, match="shrink it to fit"):
         serving.upscale_file(EXAMPLE, serving.Pipeline.for_scale(4), ups, "default", tmp_path, 10**8, 10**6)
     r = serving.upscale_file(EXAMPLE, serving.Pipeline.for_scale(4), ups, "default", tmp_path, 10**8, 10**6,
                              shrink_to_fit=True)

@@ -27,7 +27,8 @@ COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
 def learning_curves(curves: dict, title: str, size=(720, 420)) -> Image.Image:
     """A line plot of validation PSNR against samples seen, drawn with PIL (no plotting
     library needed). ``curves``: {label: [(samples, psnr), ...]}; a label holding
-    "bicubic" is drawn dashed (a reference, not a run)."""
+    "bicubic" is drawn dashed (a reference, not a run), in the colour of the run whose
+    label starts with the same word."""
     w, h = size
     left, right, top, bottom = 64, 16, 34, 48
     img = Image.new("RGB", size, "white")
@@ -56,13 +57,17 @@ def learning_curves(curves: dict, title: str, size=(720, 420)) -> Image.Image:
     d.text((left, 8), title, fill="black")
     d.text((w // 2 - 90, h - 18), "training samples seen", fill="black")
     d.text((w - right - 170, 8), "validation PSNR-Y, dB", fill="black")
+    colours = {}  # a run and its bicubic reference share a colour: the first word of the label
     for i, (label, curve) in enumerate(curves.items()):
-        colour = COLOURS[i % len(COLOURS)]
+        colour = colours.setdefault(label.split(" ")[0], COLOURS[len(colours) % len(COLOURS)])
         pts = [xy(x, y) for x, y in sorted(curve)]
-        if "bicubic" in label:
-            for a, b in zip(pts, pts[1:]):
-                if int(a[0]) // 6 % 2 == 0:
-                    d.line((a, b), fill=colour, width=1)
+        if "bicubic" in label:  # dashed: 6 px on, 6 px off along each segment
+            for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+                n = max(int(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5 // 6), 1)
+                for k in range(0, n, 2):
+                    t0, t1 = k / n, min(k + 1, n) / n
+                    d.line((x0 + (x1 - x0) * t0, y0 + (y1 - y0) * t0, x0 + (x1 - x0) * t1, y0 + (y1 - y0) * t1),
+                           fill=colour, width=1)
         elif len(pts) > 1:
             d.line(pts, fill=colour, width=2)
         for p in pts[-1:]:

@@ -117,23 +117,25 @@ def upscale_file(path, pipeline: Pipeline, upscalers: list, model: str, out_dir:
         fitted = fit_to_output(img, pipeline.scale, max_output_pixels)
         if fitted is not img:
             shrunk_from, img = img.size, fitted
-    check_output_size(img.size, pipeline.scale, max_output_pixels, hint="tick 'shrink to fit' or use a smaller scale")
-    t_net = time.perf_counter()
-    learned = img
-    for i, up in enumerate(upscalers):
-        step = (lambda k, n, i=i: progress((i + k / n) / len(upscalers))) if progress else None
-        learned = up(learned, progress=step)
-    network_seconds = time.perf_counter() - t_net
-    shown = display_mode(learned)
-    bilinear = classical_upscale(img, learned.size, Image.BILINEAR)
+    check_output_size(img.size, pipeline.scale, max_output_pixels, hint="shrink it to fit, or use a smaller scale")
     out_dir = Path(out_dir)
-    # PNG encoding is most of a large request's time beyond the network; Pillow releases
-    # the GIL while it compresses, so the files are written side by side.
-    with ThreadPoolExecutor(3) as pool:
-        download = pool.submit(save_image, learned, out_dir / download_name(path, pipeline.scale, model), facts)
-        shown_path = download if shown is learned else pool.submit(save_image, shown, out_dir / "learned-8bit.png")
-        bilinear_path = pool.submit(save_image, bilinear, out_dir / download_name(path, pipeline.scale, "bilinear"))
-        download, shown_path, bilinear_path = download.result(), shown_path.result(), bilinear_path.result()
+    size = (img.width * pipeline.scale, img.height * pipeline.scale)
+    # Writing PNGs is most of a large request's time beyond the network. The bilinear image
+    # needs only the input, so it is made and written while the network runs; Pillow
+    # releases the GIL while it resizes and compresses.
+    with ThreadPoolExecutor(2) as pool:
+        bilinear_path = pool.submit(lambda: save_image(classical_upscale(img, size, Image.BILINEAR),
+                                                       out_dir / download_name(path, pipeline.scale, "bilinear")))
+        t_net = time.perf_counter()
+        learned = img
+        for i, up in enumerate(upscalers):
+            step = (lambda k, n, i=i: progress((i + k / n) / len(upscalers))) if progress else None
+            learned = up(learned, progress=step)
+        network_seconds = time.perf_counter() - t_net
+        shown = display_mode(learned)
+        download = save_image(learned, out_dir / download_name(path, pipeline.scale, model), facts)
+        shown_path = download if shown is learned else save_image(shown, out_dir / "learned-8bit.png")
+        bilinear_path = bilinear_path.result()
     return Result(str(bilinear_path), str(shown_path), str(download), img.size, learned.size, network_seconds,
                   time.perf_counter() - t0, str(upscalers[0].device), shrunk_from)
 
