@@ -87,15 +87,15 @@ def model_card(root) -> str:
                      f"{t.get('learning_rate', '?')} | {t.get('wall_seconds_this_run', '?')} | "
                      f"`{t.get('command', '?')}` |")
     lines += ["", "## Validation during training (held-out split of the training photos)", "",
-              "| model | stage | PSNR-Y model | PSNR-Y bicubic | PSNR-Y bilinear | SSIM-Y model |",
-              "|---|---|---:|---:|---:|---:|"]
+              "| model | stage | shipped weights | PSNR-Y | PSNR-Y bicubic | PSNR-Y bilinear | SSIM-Y |",
+              "|---|---|---|---:|---:|---:|---:|"]
     for model, stage, cfg in rows:
-        v = (cfg.get("training") or {}).get("val") or {}
-        lines.append(f"| {model} | {stage} | {v.get('psnr_model', '?')} | {v.get('psnr_bicubic', '?')} | "
-                     f"{v.get('psnr_bilinear', '?')} | {v.get('ssim_model', '?')} |")
+        t = cfg.get("training") or {}
+        v, shipped = t.get("val") or {}, t.get("shipped_weights", "model")  # "model" (raw) or "ema"
+        lines.append(f"| {model} | {stage} | {'EMA' if shipped == 'ema' else 'raw'} | {v.get(f'psnr_{shipped}', '?')} | "
+                     f"{v.get('psnr_bicubic', '?')} | {v.get('psnr_bilinear', '?')} | {v.get(f'ssim_{shipped}', '?')} |")
     ev = root / "evaluation.json"
     if ev.is_file():
-
         lines += ["", "## Evaluation on cats/val (204 photos never trained on)", "",
                   "Protocol: centre square resized to 512x512 (PIL bicubic) is the ground truth; the input "
                   "is that image downscaled to the stage's input size; PSNR / SSIM on Y (BT.601, "
