@@ -16,7 +16,6 @@ import argparse
 import io
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from speed import timeit  # benchmarks/ is on sys.path when a benchmark runs as a script
 
 from upscaler import load_upscaler
 from upscaler.images import PNG_COMPRESS_LEVEL
@@ -36,13 +36,7 @@ STAGE_FOR = {2: "64to128", 8: "64to512"}
 
 
 def median_time(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return timeit(fn, repeats, warmup=1)  # speed.py's timer: median after warm-up
 
 
 def start_app(port):
