@@ -201,8 +201,8 @@ def compare(image, stage="64to128", model=DEFAULT_MODEL):
     downscaled to its input size, upscaled back; bilinear, learned and truth with PSNR/SSIM."""
     _need_image(image)
     stage, model = _stage(stage), _model(model)
-    files, scores = serving.compare_image(image, stage, {model: UPSCALERS[model, stage]}, MAX_INPUT_PIXELS,
-                                          _output_dir())
+    up, = _upscalers(model, Pipeline.for_stage(stage))
+    files, scores = serving.compare_image(image, stage, {model: up}, MAX_INPUT_PIXELS, _output_dir())
     metrics = {name: {"psnr_y_db": round(s["psnr"], 2), "ssim_y": round(s["ssim"], 4)}
                for name, s in scores.items()}
     return files["bilinear"], files[model], files["truth"], metrics
@@ -225,11 +225,8 @@ def page_check_upload(payload, scale_label):
     if not payload:
         return gr.update(), _status("Upload an image, choose a scale, press Upscale."), hide
     path = payload.get("path") if isinstance(payload, dict) else getattr(payload, "path", payload)
-    try:
-        img = oriented(open_checked(path, MAX_INPUT_PIXELS))
-    except ImageRejected as e:
-        return None, _status(f"Cannot use this file: {e}.", "error"), hide
-    return gr.update(), *_size_advice(img.size, _scale(scale_label))
+    readable, status, shrink = _advice(path, scale_label)
+    return (gr.update() if readable else None), status, shrink
 
 
 def _size_advice(size, scale):
@@ -253,14 +250,19 @@ def page_image_changed(payload, scale_label):
     return (*cleared, *page_scale_changed(path, scale_label))
 
 
+def _advice(path, scale_label):
+    """-> (readable, status line, shrink button update) for the image file at ``path``."""
+    try:
+        img = oriented(open_checked(path, MAX_INPUT_PIXELS))
+    except ImageRejected as e:
+        return False, _status(f"Cannot use this file: {e}.", "error"), gr.update(visible=False)
+    return True, *_size_advice(img.size, _scale(scale_label))
+
+
 def page_scale_changed(image, scale_label):
     if not image:
         return gr.update(), gr.update(visible=False)
-    try:
-        img = oriented(open_checked(image, MAX_INPUT_PIXELS))
-    except ImageRejected as e:
-        return _status(f"Cannot use this file: {e}.", "error"), gr.update(visible=False)
-    return _size_advice(img.size, _scale(scale_label))
+    return _advice(image, scale_label)[1:]
 
 
 @gpu
@@ -282,8 +284,7 @@ def page_upscale(image, scale_label, model, x2_stage, shrink_to_fit=False, progr
 
 
 def page_shrink_and_upscale(image, scale_label, model, x2_stage, progress=gr.Progress()):
-    *out, = page_upscale(image, scale_label, model, x2_stage, True, progress)
-    return (*out, gr.update(visible=False))
+    return (*page_upscale(image, scale_label, model, x2_stage, True, progress), gr.update(visible=False))
 
 
 def page_pick_crop(state, evt: gr.SelectData):
@@ -302,8 +303,8 @@ def page_compare(image, stage, model, all_models):
         _need_image(image)
         stage = _stage(stage)
         models = [m for m in FAMILIES if (m, stage) in UPSCALERS] if all_models else [_model(model)]
-        files, scores = _guarded(serving.compare_image)(
-            image, stage, {m: UPSCALERS[m, stage] for m in models}, MAX_INPUT_PIXELS, _output_dir())
+        ups = {m: _upscalers(m, Pipeline.for_stage(stage))[0] for m in models}
+        files, scores = _guarded(serving.compare_image)(image, stage, ups, MAX_INPUT_PIXELS, _output_dir())
     except gr.Error as e:
         return None, "", _status(e.message, "error")
     st = STAGES[stage]

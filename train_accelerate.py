@@ -325,7 +325,7 @@ def train_stage(args, accelerator, stage_name):
     # Throughput of the loop in steady state: from the step where this run's first tenth
     # ends to the last step, minus the time spent validating and checkpointing.
     window_start = global_step + max(1, (max_steps - global_step) // 10)
-    t0, t_window, pauses, metrics, curve = time.time(), None, 0.0, None, []
+    t0, t_window, pauses, metrics = time.time(), None, 0.0, None
     nets_to_validate = {"model": unwrapped, **({"ema": ema.net} if ema is not None else {})}
     net.train()
     while global_step < max_steps:

@@ -22,8 +22,8 @@ from .images import (
 )
 from .inference import DTYPES
 from .models import DEFAULT_MODEL, FAMILIES
-from .protocol import IMAGE_SUFFIXES, eval_pair, image_files
-from .stages import STAGES
+from .protocol import eval_pair, image_files
+from .stages import STACK_STAGE, STAGES, TWO_X_STAGES
 from .weights import bundled_weights_dir
 
 
@@ -45,7 +45,7 @@ def cmd_upscale(args) -> int:
 
     src = Path(args.input)
     if src.is_dir():
-        files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = image_files(src)
         if not files:
             print(f"error: no images in {src}", file=sys.stderr)
             return 2
@@ -129,7 +129,7 @@ def cmd_curves(args) -> int:
     root = Path(args.weights or bundled_weights_dir())
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    families = {"2x stages": [s for s in STAGES if STAGES[s].factor == 2], "8x stack": ["64to512"]}
+    families = {"2x stages": TWO_X_STAGES, "8x stack": [STACK_STAGE]}
     for model in FAMILIES:
         for family, stages in families.items():
             curves = {}

@@ -15,8 +15,9 @@ resizes, flips) in DataLoader workers starved a GPU at about 250 samples/s. So:
    size (its "world": 128 px for 64to128, 512 for 256to512 and 64to512); a random
    ``patch`` x ``patch`` crop of that world is the HR target, with random flips and
    transposes; its bicubic downscale by the stage's factor is the LR input.
-   Only the part of the photo under the patch is resized: the same pixels as resizing the
-   whole world and cropping it, at a fraction of the work.
+   Only the part of the photo under the patch is cut out and resized: the same scale
+   distribution as resizing the whole world and cropping it, at a fraction of the work
+   (the patch's edge pixels see slightly less filter context than they would in the world).
 
 Every resize is ``pil_bicubic``: torch's antialiased bicubic run as PIL runs it
 (horizontal pass, round to 8 bits, vertical pass, round), so the LR inputs training sees
