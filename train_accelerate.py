@@ -372,8 +372,14 @@ def train_stage(args, accelerator, stage_name):
                        main_process_only=True)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        curve = [json.loads(line) for line in (log_dir / "metrics.jsonl").read_text().splitlines()]
+        metrics_file = log_dir / "metrics.jsonl"
+        curve = [json.loads(line) for line in metrics_file.read_text().splitlines()] if metrics_file.is_file() else []
         curve = [c for c in curve if c["step"] <= global_step][-200:]
+        if metrics is None:  # resumed from the final checkpoint: no step ran in this process
+            metrics = next((c for c in reversed(curve) if c["step"] == global_step), None) or validate(
+                accelerator, nets_to_validate, val, baselines, stage, global_step, global_step * samples_per_step,
+                log_dir)
+            curve = curve or [metrics]
         shipped = "ema" if ema is not None and metrics["psnr_ema"] > metrics["psnr_model"] else "model"
         summary = {
             "stage": stage_name, "model": args.model,

@@ -93,6 +93,22 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_one(tiny_dataset, tmp_p
         assert torch.allclose(a[k], b[k], atol=1e-5), k
 
 
+def test_rerunning_a_finished_run_with_resume_keeps_its_weights(tiny_dataset, tmp_path):
+    """weights/train.sh passes --resume-from-checkpoint latest: run twice, the second run
+    finds the final checkpoint, trains nothing and saves the same weights and summary."""
+    out = tmp_path / "w"
+    args = common(tiny_dataset, out, "--stage", "64to128", "--max-steps", "3", "--resume-from-checkpoint", "latest")
+    run([sys.executable, *args])
+    first = load_file(out / "default" / "64to128" / "model.safetensors")
+    before = summary(out, "default", "64to128")
+    log = run([sys.executable, *args])
+    assert "resuming from" in log and "checkpoint-3" in log
+    after = summary(out, "default", "64to128")
+    assert after["steps"] == 3 and after["val"] == before["val"] and after["curve"] == before["curve"]
+    second = load_file(out / "default" / "64to128" / "model.safetensors")
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
 def test_two_processes_train_as_one_data_parallel_job(tiny_dataset, tmp_path):
     out = tmp_path / "w"
     # Two CPU processes (gloo), also on a machine with one GPU, where two processes
