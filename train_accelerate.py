@@ -397,7 +397,8 @@ def train_stage(args, accelerator, stage_name):
             "curve": [{k: c[k] for k in ("step", "samples", "psnr_model", "psnr_ema", "psnr_bicubic") if k in c}
                       for c in curve],
         }
-        folder = save_model(nets_to_validate[shipped], args.output_dir, args.model, stage_name,
+        # folded(): a network trained with extra branches is saved as the plain one it equals
+        folder = save_model(nets_to_validate[shipped].folded(), args.output_dir, args.model, stage_name,
                             extra={"training": summary})
         (log_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
         accelerator.print(f"saved {folder}  ({wall:.0f} s, the {shipped} weights)")

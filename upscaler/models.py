@@ -51,6 +51,7 @@ import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
+from torch.nn.utils import parametrize
 
 from .stages import STACK_STAGE, Stage, get_stage
 
@@ -67,6 +68,11 @@ class Describes:
     default_tile: int = 384             # input-side tile that bounds memory (0 = whole image)
     reduced_dtypes: tuple = ()          # "bfloat16" / "float16": measured within 0.05 dB of float32
     loss: str = "l1"                    # the training recipe's loss
+
+    def folded(self):
+        """The network as it is saved and served. Networks trained with extra branches
+        (``ResidualUpsampler(train_branches=True)``) fold them away; others are already plain."""
+        return self
 
 
 # --------------------------------------------------------------------------- seed
@@ -109,6 +115,30 @@ class Upsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
 
 
 # ------------------------------------------------------------------------ default
+class ConvBranches(nn.Module):
+    """Structural re-parameterisation (RepVGG, ECBSR) without the extra inference cost.
+
+    A 3x3 convolution trained as three parallel branches: the 3x3 kernel, a 1x1 kernel
+    and (when in == out channels) the identity. All three are linear in the input, so
+    their sum *is* one 3x3 convolution whose kernel is the sum of the three (the 1x1 and
+    the identity sit at the centre tap). Registered as a parametrisation of the conv's
+    ``weight``: training sees the branches and their gradients, and ``folded()`` bakes
+    the sum into a plain ``weight``, so the shipped network is the plain one.
+    """
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        cout, cin = conv.out_channels, conv.in_channels
+        self.one_by_one = nn.Parameter(torch.zeros(cout, cin, 1, 1))
+        identity = torch.zeros(cout, cin, 3, 3)
+        if cin == cout:
+            identity[range(cout), range(cin), 1, 1] = 1.0
+        self.register_buffer("identity", identity, persistent=False)
+
+    def forward(self, kernel):
+        return kernel + F.pad(self.one_by_one, (1, 1, 1, 1)) + self.identity.to(kernel.dtype)
+
+
 class ResidualUpsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
     """2x upsampler: a plain conv stack at input resolution -> pixel-shuffle -> added
     to a bilinear upsampling of the input.
@@ -116,13 +146,17 @@ class ResidualUpsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAG
     conv3x3(3->F) PReLU, ``num_convs`` x [conv3x3(F->F) PReLU], conv3x3(F->3*4),
     PixelShuffle(2), + bilinear(x). The last conv starts at zero, so an untrained
     network *is* bilinear interpolation and training only ever adds detail.
+
+    ``train_branches=True`` trains each conv as 3x3 + 1x1 (+ identity) branches
+    (``ConvBranches``); ``folded()`` turns it into the plain network, and only plain
+    networks are saved, so inference never sees a branch.
     """
 
     receptive_field = 8  # 6 convolutions of 3x3 reach 6 input pixels (tests/test_models.py), +margin
     reduced_dtypes = ("bfloat16", "float16")  # bf16: -0.002 dB on cats/val (benchmarks/speed.py)
     loss = "l1"
 
-    def __init__(self, num_features: int = 32, num_convs: int = 4):
+    def __init__(self, num_features: int = 32, num_convs: int = 4, train_branches: bool = False):
         super().__init__()
         layers = [nn.Conv2d(3, num_features, 3, padding=1), nn.PReLU(num_features)]
         for _ in range(num_convs):
@@ -132,6 +166,27 @@ class ResidualUpsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAG
         self.shuffle = nn.PixelShuffle(2)
         nn.init.zeros_(self.body[-1].weight)
         nn.init.zeros_(self.body[-1].bias)
+        if train_branches:
+            for conv in self.convs():
+                parametrize.register_parametrization(conv, "weight", ConvBranches(conv))
+
+    def convs(self):
+        return [m for m in self.body if isinstance(m, nn.Conv2d)]
+
+    def folded(self):
+        """The plain network that computes the same function (a copy; ``self`` is kept)."""
+        config = dict(getattr(self, "_hub_mixin_config", None) or {})
+        config = {k: v for k, v in config.items() if k in ("num_features", "num_convs")}
+        plain = ResidualUpsampler(**{"num_features": self.body[0].out_channels,
+                                     "num_convs": len(self.convs()) - 2, **config})
+        with torch.no_grad():
+            for mine, theirs in zip(plain.convs(), self.convs()):
+                mine.weight.copy_(theirs.weight)  # a parametrised weight reads as the folded sum
+                mine.bias.copy_(theirs.bias)
+            for mine, theirs in zip(plain.body, self.body):
+                if isinstance(mine, nn.PReLU):
+                    mine.weight.copy_(theirs.weight)
+        return plain.to(next(self.parameters()).device)
 
     def forward(self, x):
         base = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
