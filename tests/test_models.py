@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from torch.nn.utils import parametrize
 from conftest import perturbed
 
 from upscaler.models import (
@@ -140,3 +141,28 @@ def test_stage_table():
     assert list(STAGES) == ["64to128", "128to256", "256to512", "64to512"]
     assert [STAGES[s].factor for s in STAGES] == [2, 2, 2, 8]
     assert TWO_X_STAGES == ("64to128", "128to256", "256to512")
+
+
+def test_branches_train_and_fold_into_the_plain_network():
+    """``train_branches``: 3x3 + 1x1 + identity during training; ``folded()`` is the plain
+    ResidualUpsampler that computes the same function, with the plain layout of weights."""
+    torch.manual_seed(0)
+    net = ResidualUpsampler(num_features=8, num_convs=2, train_branches=True)
+    x = torch.rand(2, 3, 12, 10)
+    net(x).abs().mean().backward()
+    one_by_ones = [c.parametrizations.weight[0].one_by_one for c in net.convs()]
+    assert all(p.grad is not None for p in one_by_ones[:-1])  # the branches are trained
+    with torch.no_grad():  # give every branch a value, as training would
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    plain = net.folded()
+    assert type(plain) is ResidualUpsampler and not parametrize.is_parametrized(plain.body[0])
+    assert set(plain.state_dict()) == set(ResidualUpsampler(num_features=8, num_convs=2).state_dict())
+    assert torch.allclose(plain(x), net(x), atol=1e-5)
+    # the identity branch really is one: with zero kernels a hidden conv passes its input on
+    conv = ResidualUpsampler(num_features=4, num_convs=1, train_branches=True).body[2]
+    with torch.no_grad():
+        conv.parametrizations.weight.original.zero_()
+        conv.bias.zero_()
+    h = torch.rand(1, 4, 5, 5)
+    assert torch.allclose(conv(h), h)

@@ -179,3 +179,18 @@ def test_the_default_source_is_the_cat_half_of_a_hub_dataset(tiny_dataset, tmp_p
         server.shutdown()
     assert "8 training images, 2 validation" in log  # 10 cats, 2 held out; no dog
     assert summary(out, "default", "64to128")["steps"] == 2
+
+
+def test_a_run_with_branches_ships_the_plain_network(tiny_dataset, tmp_path):
+    """--arch-args '{"train_branches": true}': the checkpoints hold the branches (resume is
+    exact), the shipped weights are the folded plain network that serving loads."""
+    out = tmp_path / "w"
+    run([sys.executable, *common(tiny_dataset, out, "--stage", "64to128", "--max-steps", "2",
+                                 "--arch-args", '{"num_features": 8, "num_convs": 2, "train_branches": true}')])
+    weights = load_file(out / "default" / "64to128" / "model.safetensors")
+    assert "body.2.weight" in weights and not any("parametrizations" in k for k in weights)
+    cfg = json.loads((out / "default" / "64to128" / "config.json").read_text())
+    assert cfg["num_features"] == 8 and cfg["num_convs"] == 2 and not cfg.get("train_branches")
+    ckpt = load_file(out / "checkpoints" / "default" / "64to128" / "checkpoint-2" / "model.safetensors")
+    assert any("one_by_one" in k for k in ckpt)
+    assert load_upscaler("64to128", weights=out)(Image.new("RGB", (7, 5))).size == (14, 10)

@@ -152,11 +152,11 @@ class ResidualUpsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAG
     networks are saved, so inference never sees a branch.
     """
 
-    receptive_field = 8  # 6 convolutions of 3x3 reach 6 input pixels (tests/test_models.py), +margin
+    receptive_field = 10  # 8 convolutions of 3x3 reach 8 input pixels (tests/test_models.py), +margin
     reduced_dtypes = ("bfloat16", "float16")  # bf16: -0.002 dB on cats/val (benchmarks/speed.py)
     loss = "l1"
 
-    def __init__(self, num_features: int = 32, num_convs: int = 4, train_branches: bool = False):
+    def __init__(self, num_features: int = 32, num_convs: int = 6, train_branches: bool = False):
         super().__init__()
         layers = [nn.Conv2d(3, num_features, 3, padding=1), nn.PReLU(num_features)]
         for _ in range(num_convs):
@@ -221,8 +221,9 @@ class Stack8x(Describes, nn.Module):
     @classmethod
     def from_stages(cls, s64, s128, s256):
         """An 8x stack holding copies of three trained 2x stages (strict: shapes must match)."""
+        s64, s128, s256 = (s.folded() for s in (s64, s128, s256))  # the stack is always plain
         # the stages' constructor arguments (e.g. 32 features), without config.json's extras
-        params = inspect.signature(cls.stage_class.__init__).parameters
+        params = inspect.signature(cls.__init__).parameters
         config = {k: v for k, v in (getattr(s64, "_hub_mixin_config", None) or {}).items() if k in params}
         stack = cls(**config)
         stack.upsample_64.load_state_dict(s64.state_dict())
@@ -250,7 +251,7 @@ class ResidualUpsampler8x(Stack8x, PyTorchModelHubMixin, tags=HUB_TAGS):
 
     stage_class = ResidualUpsampler
 
-    def __init__(self, num_features: int = 32, num_convs: int = 4):
+    def __init__(self, num_features: int = 32, num_convs: int = 6):
         super().__init__(num_features=num_features, num_convs=num_convs)
 
 
