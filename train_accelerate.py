@@ -271,6 +271,17 @@ def validate(accelerator, nets, val, baselines, stage, step, samples, log_dir):
     return metrics
 
 
+def trim_curve(metrics_file: Path, last_step: int):
+    """The learning curve belongs to one run. A new run (``last_step`` 0) starts it afresh,
+    instead of appending to an earlier run's points in the same output folder; a resumed
+    run keeps the points up to its checkpoint, and the killed process's later ones go
+    (they are made again)."""
+    if metrics_file.is_file():
+        lines = metrics_file.read_text().splitlines()
+        kept = [line for line in lines if json.loads(line)["step"] <= last_step]
+        metrics_file.write_text("".join(line + "\n" for line in kept))
+
+
 # ------------------------------------------------------------------------- train
 def train_stage(args, accelerator, stage_name):
     stage = get_stage(stage_name)
@@ -278,6 +289,8 @@ def train_stage(args, accelerator, stage_name):
     resume = find_resume(args, stage_name)
     if accelerator.is_main_process:
         log_dir.mkdir(parents=True, exist_ok=True)
+        resume_step = int(json.loads((resume / "step.json").read_text())["step"]) if resume else 0
+        trim_curve(log_dir / "metrics.jsonl", resume_step)
 
     pairs, val, skipped = build_data(args, stage, accelerator)
     if not val:

@@ -194,3 +194,15 @@ def test_a_run_with_branches_ships_the_plain_network(tiny_dataset, tmp_path):
     ckpt = load_file(out / "checkpoints" / "default" / "64to128" / "checkpoint-2" / "model.safetensors")
     assert any("one_by_one" in k for k in ckpt)
     assert load_upscaler("64to128", weights=out)(Image.new("RGB", (7, 5))).size == (14, 10)
+
+
+def test_a_new_run_starts_a_new_learning_curve(tiny_dataset, tmp_path):
+    """A second run into the same output folder (no resume) does not inherit the first
+    run's curve points in metrics.jsonl, config.json or the summary."""
+    out = tmp_path / "w"
+    run([sys.executable, *common(tiny_dataset, out, "--stage", "64to128", "--max-steps", "3")])
+    assert [c["step"] for c in summary(out, "default", "64to128")["curve"]] == [2, 3]
+    run([sys.executable, *common(tiny_dataset, out, "--stage", "64to128", "--max-steps", "2", "--seed", "1")])
+    assert [c["step"] for c in summary(out, "default", "64to128")["curve"]] == [2]
+    lines = (out / "logs" / "default" / "64to128" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [2]

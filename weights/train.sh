@@ -5,9 +5,8 @@
 #   bash weights/train.sh                       # both models, all stages, into weights/
 #   DATA=/path/to/photos bash weights/train.sh  # your own photos
 #
-# On the 2-core CPU the two models trained side by side, one thread each (THREADS=1,
-# MODELS="seed" and MODELS="default" in two shells; the seed's 64to512 fine-tune ran
-# alone with THREADS=2, after the default run had finished). On a GPU leave THREADS alone.
+# On the 2-core CPU each run used one thread (THREADS=1) beside others; the 8x fine-tunes
+# ran with THREADS=2 (see each model's notes below). On a GPU leave THREADS alone.
 set -euo pipefail
 DATA=${DATA:-../shared/data/cats/train}
 OUT=${OUT:-weights}
@@ -27,10 +26,14 @@ for model in $MODELS; do
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model seed --stage 64to512  --max-steps 2000
     ;;
   default)
-    # ResidualUpsampler (32 features, 4 convs), L1, AdamW 1e-3, bf16 autocast (AMX).
-    # The three 2x stages are the earlier 4000/3000/3000-step runs (their config.json has
-    # their commands); this run is a longer fine-tune of the 8x stack, with an EMA.
-    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 64to512 --max-steps 3000
+    # ResidualUpsampler (32 features, 6 hidden convs), L1, AdamW 1e-3 (2e-4 for the fine-tune),
+    # bf16 autocast (AMX), EMA. The three 2x stages ran side by side, one thread each
+    # (THREADS=1, three shells); the 8x fine-tune then ran alone with THREADS=2, on 192 px
+    # HR patches (24 px inputs) so that it fits the session: 256 px costs 1.8x per sample.
+    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 64to128  --max-steps 8000
+    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 128to256 --max-steps 6000
+    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 256to512 --max-steps 5000
+    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 64to512  --max-steps 2000 --patch-size 192
     ;;
   esac
 done
