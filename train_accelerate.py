@@ -49,7 +49,7 @@ from upscaler import data as sr_data
 from upscaler.figures import comparison_grid
 from upscaler.hub import push_weights, write_model_card
 from upscaler.images import tensor_to_pil, to_tensor
-from upscaler.inference import Upscaler
+from upscaler.inference import Upscaler, describe_device
 from upscaler.metrics import psnr_ssim
 from upscaler.models import DEFAULT_MODEL, FAMILIES, model_class, to_model_range
 from upscaler.protocol import classical_scores, eval_pair
@@ -397,7 +397,7 @@ def train_stage(args, accelerator, stage_name):
         summary = {
             "stage": stage_name, "model": args.model,
             "command": " ".join(["train_accelerate.py", *sys.argv[1:]]),
-            "device": device_name(accelerator.device),
+            "device": describe_device(accelerator.device),
             "steps": global_step, "world_size": n,
             "batch_size_per_process": args.train_batch_size,
             "gradient_accumulation_steps": accum, "samples_seen": global_step * samples_per_step,
@@ -417,14 +417,6 @@ def train_stage(args, accelerator, stage_name):
         accelerator.print(f"saved {folder}  ({wall:.0f} s, the {shipped} weights)")
     accelerator.wait_for_everyone()
     accelerator.free_memory(net, optimizer, scheduler)
-
-
-def device_name(device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    import platform
-
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
 def main(argv=None):

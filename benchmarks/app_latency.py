@@ -15,7 +15,6 @@ Medians of ``--repeats`` runs after one warm-up. The app runs offline (bundled w
 import argparse
 import io
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from PIL import Image
 from speed import timeit  # benchmarks/ is on sys.path when a benchmark runs as a script
 
 from upscaler import load_upscaler
+from upscaler.inference import describe_device
 from upscaler.images import PNG_COMPRESS_LEVEL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,8 +69,7 @@ def main(argv=None):
     img = Image.open(args.image)
     img.load()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    name = torch.cuda.get_device_name() if device == "cuda" else f"{platform.processor() or platform.machine()}, " \
-                                                                  f"{os.cpu_count()} cores"
+    name = describe_device(device)
     proc, url = start_app(args.port)
     rows = []
     try:

@@ -16,7 +16,6 @@ CUDA rows are added when a GPU is present.
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 from reference_nets import EDSRBaseline, SRVGGNetCompact
 
 from upscaler.images import tensor_to_pil
-from upscaler.inference import Upscaler
+from upscaler.inference import Upscaler, describe_device
 from upscaler.metrics import psnr_y
 from upscaler.protocol import eval_pair
 from upscaler.stages import STAGES
@@ -139,8 +138,8 @@ def main(argv=None):
     nets = {s: load_model("default", s, weights=args.weights)[0] for s in STAGES}
     seed_nets = {s: load_model("seed", s, weights=args.weights)[0] for s in STAGES}
     photos = [Image.open(p).convert("RGB") for p in sorted(CATS_VAL.glob("*.jpg"))[:4 if args.quick else 32]]
-    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                          f"torch {torch.__version__}, threads {torch.get_num_threads()}", "rows": []}
+    results = {"machine": f"{describe_device('cpu')}, torch {torch.__version__}, threads {torch.get_num_threads()}",
+               "rows": []}
     print(f"# Speed: {results['machine']}\n")
 
     for device in devices:

@@ -19,7 +19,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from upscaler.inference import cpu_has_native_bf16
+from upscaler.inference import cpu_has_native_bf16, describe_device
 from upscaler.models import model_class, to_model_range
 from upscaler.stages import STAGES
 from upscaler.weights import BUNDLED_WEIGHTS
@@ -116,9 +115,9 @@ def main(argv=None):
                     bare = bare_step(device, model, stage, steps, batch, precision, patch)
                     rows.append((device, model, stage, batch, patch, precision, real, bare))
 
-    names = {"cpu": f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"}
+    names = {"cpu": describe_device("cpu")}
     if torch.cuda.is_available():
-        names["cuda"] = torch.cuda.get_device_name()
+        names["cuda"] = describe_device("cuda")
     print(f"torch {torch.__version__}; " + "; ".join(f"{k}: {v}" for k, v in names.items() if k in args.devices))
     print()
     print("| device | model | stage | batch | HR patch | precision | real loop, samples/s | bare step, samples/s "

@@ -34,6 +34,25 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
+def describe_device(device="cpu") -> str:
+    """What a results table names the hardware by: the GPU's name, or the CPU's model
+    (from /proc/cpuinfo where there is one), its core count and whether it runs bf16 natively."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import os
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), model)
+    except OSError:
+        pass
+    bf16 = ", native bf16" if cpu_has_native_bf16() else ""
+    return f"cpu ({model}, {os.cpu_count()} cores{bf16})"
+
+
 def pick_device(device=None) -> torch.device:
     if device is not None:
         return torch.device(device)
