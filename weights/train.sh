@@ -28,12 +28,11 @@ for model in $MODELS; do
   default)
     # ResidualUpsampler (32 features, 6 hidden convs), L1, AdamW 1e-3 (2e-4 for the fine-tune),
     # bf16 autocast (AMX), EMA. The three 2x stages ran side by side, one thread each
-    # (THREADS=1, three shells); the 8x fine-tune then ran alone with THREADS=2, on 192 px
-    # HR patches (24 px inputs) so that it fits the session: 256 px costs 1.8x per sample.
+    # (THREADS=1, three shells); the 8x fine-tune then ran alone with THREADS=2.
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 64to128  --max-steps 8000
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 128to256 --max-steps 6000
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 256to512 --max-steps 5000
-    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 64to512  --max-steps 2000 --patch-size 192
+    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 64to512  --max-steps 2000
     ;;
   esac
 done
