@@ -26,7 +26,7 @@ Two families, each with a 2x network and an 8x stack of three of them:
   ====================  =======  =======  ==========================
   seed layout (MSE)     717 k    27.76    39 ms
   residual F=16, n=4    12 k     34.12    13 ms
-  residual F=32, n=4    42 k     34.51    30 ms   <- default
+  residual F=32, n=4    42 k     34.51    30 ms   <- the first default
   residual F=48, n=6    132 k    34.62    106 ms
   ====================  =======  =======  ==========================
 
