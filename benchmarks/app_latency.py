@@ -89,7 +89,7 @@ def main(argv=None):
     finally:
         proc.terminate()
         proc.wait(10)
-    print(f"device: {device} ({name}); torch {torch.__version__}; image {Path(args.image).name}; "
+    print(f"device: {name}; torch {torch.__version__}; image {Path(args.image).name}; "
           f"median of {args.repeats}")
     print()
     print(f"| scale | in | out | load_upscaler, s | /upscale_by end to end, s | ratio | "

@@ -40,8 +40,10 @@ Two families, each with a 2x network and an 8x stack of three of them:
     the plain network at every point of a 2000-step run: not used for the shipped weights;
   * two more hidden convolutions (n=6, receptive field 8 input pixels instead of 6): at
     step 4000 its raw weights scored 35.51 dB held out, against 35.38 for the n=4 run
-    at its last step (4000, at the end of its schedule, which favours n=4), for about
-    1.4x the time (``benchmarks/speed.py``). The default is now F=32, n=6.
+    at its last step (4000, at the end of its schedule, which favours n=4), for 1.2-1.4x
+    the time (``benchmarks/speed.py`` before and after: 64->512 of 64x64 through
+    ``load_upscaler``, and batch-8 bf16 time per output megapixel). The default is now
+    F=32, n=6.
 
 Every class describes itself (spandrel-style), and callers read these instead of
 comparing model names: ``factor``, ``size_multiple`` (input sides are padded up to it),
