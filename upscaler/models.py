@@ -293,7 +293,7 @@ def register(family: Family) -> Family:
 
 DEFAULT_MODEL = register(Family(
     "default", ResidualUpsampler, ResidualUpsampler8x, "default",
-    "Residual pixel-shuffle CNN (42k parameters a stage): our recommended model.")).name
+    "Residual pixel-shuffle CNN (60k parameters a stage): our recommended model.")).name
 register(Family(
     "seed", Upsampler, Upsampler8x, "seed reproduction",
     "The reference design, layer for layer, trained with its recipe: kept to show what the "
