@@ -187,10 +187,7 @@ class ResidualUpsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAG
 
     def folded(self):
         """The plain network that computes the same function (a copy; ``self`` is kept)."""
-        config = dict(getattr(self, "_hub_mixin_config", None) or {})
-        config = {k: v for k, v in config.items() if k in ("num_features", "num_convs")}
-        plain = ResidualUpsampler(**{"num_features": self.body[0].out_channels,
-                                     "num_convs": len(self.convs()) - 2, **config})
+        plain = ResidualUpsampler(num_features=self.body[0].out_channels, num_convs=len(self.convs()) - 2)
         with torch.no_grad():
             for mine, theirs in zip(plain.convs(), self.convs()):
                 mine.weight.copy_(theirs.weight)  # a parametrised weight reads as the folded sum
