@@ -287,10 +287,10 @@ def train_stage(args, accelerator, stage_name):
     stage = get_stage(stage_name)
     log_dir = Path(args.logging_dir or Path(args.output_dir) / "logs") / args.model / stage_name
     resume = find_resume(args, stage_name)
+    start_step = int(json.loads((resume / "step.json").read_text())["step"]) if resume else 0
     if accelerator.is_main_process:
         log_dir.mkdir(parents=True, exist_ok=True)
-        resume_step = int(json.loads((resume / "step.json").read_text())["step"]) if resume else 0
-        trim_curve(log_dir / "metrics.jsonl", resume_step)
+        trim_curve(log_dir / "metrics.jsonl", start_step)
 
     pairs, val, skipped = build_data(args, stage, accelerator)
     if not val:
@@ -318,13 +318,12 @@ def train_stage(args, accelerator, stage_name):
     unwrapped = accelerator.unwrap_model(net)
     ema = EMA(unwrapped, args.ema_decay) if args.ema_decay > 0 else None
 
-    global_step = 0
+    global_step = start_step
     if resume is not None:
         accelerator.print(f"resuming from {resume}")
         accelerator.load_state(str(resume))
         if ema is not None:
             ema.load(resume / "ema.safetensors")
-        global_step = int(json.loads((resume / "step.json").read_text())["step"])
     elif args.resume_from_checkpoint:
         accelerator.print(f"no checkpoint for {args.model}/{stage_name} yet: starting a new run")
 
@@ -387,7 +386,7 @@ def train_stage(args, accelerator, stage_name):
     if accelerator.is_main_process:
         metrics_file = log_dir / "metrics.jsonl"
         curve = [json.loads(line) for line in metrics_file.read_text().splitlines()] if metrics_file.is_file() else []
-        curve = [c for c in curve if c["step"] <= global_step][-200:]
+        curve = curve[-200:]  # trim_curve left this run's points only, all <= global_step
         if metrics is None:  # resumed from the final checkpoint: no step ran in this process
             metrics = next((c for c in reversed(curve) if c["step"] == global_step), None) or validate(
                 accelerator, nets_to_validate, val, baselines, stage, global_step, global_step * samples_per_step,

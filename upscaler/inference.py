@@ -8,6 +8,7 @@ alpha resized with bicubic and rejoined -> PIL image of the input's mode family.
 import functools
 import math
 import os
+import platform
 
 import numpy as np
 import torch
@@ -40,9 +41,6 @@ def describe_device(device="cpu") -> str:
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    import os
-    import platform
-
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
