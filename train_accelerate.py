@@ -51,7 +51,7 @@ from upscaler.hub import push_weights, write_model_card
 from upscaler.images import tensor_to_pil, to_tensor
 from upscaler.inference import Upscaler, describe_device
 from upscaler.metrics import psnr_ssim
-from upscaler.models import DEFAULT_MODEL, FAMILIES, model_class, to_model_range
+from upscaler.models import DEFAULT_MODEL, FAMILIES, get_family, model_class, to_model_range
 from upscaler.protocol import classical_scores, eval_pair
 from upscaler.stages import STACK_STAGE, STAGES, TWO_X_STAGES, get_stage
 from upscaler.weights import load_model, save_model
@@ -239,7 +239,9 @@ class EMA:
 def build_model(args, stage_name):
     cls = model_class(args.model, stage_name)
     if stage_name != STACK_STAGE:
-        return cls(**json.loads(args.arch_args or "{}"))
+        # the stage's part of the family's 8x layout, with --arch-args on top
+        layout = get_family(args.model).two_x_layout(stage_name)
+        return cls(**{**layout, **json.loads(args.arch_args or "{}")})
     # The 8x stack starts from the three independently trained 2x stages.
     root = args.init_weights or args.output_dir
     parts = [load_model(args.model, s, weights=root)[0] for s in TWO_X_STAGES]

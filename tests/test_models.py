@@ -8,6 +8,7 @@ from conftest import perturbed
 from upscaler.models import (
     FAMILIES,
     ResidualUpsampler,
+    ResidualUpsampler8x,
     Upsampler,
     Upsampler8x,
     model_class,
@@ -73,6 +74,36 @@ def test_8x_stack_is_built_from_the_three_stages():
         assert torch.allclose(stack(x), parts[2](parts[1](parts[0](x))))
 
 
+def test_8x_stages_may_differ_and_the_stack_keeps_its_layout(tmp_path):
+    """A stack of unlike stages (a bigger first one) keeps each stage's size through
+    from_stages, save and load."""
+    sizes = [(16, 3), (8, 2), (8, 1)]
+    parts = [perturbed(ResidualUpsampler(num_features=f, num_convs=n), seed=i) for i, (f, n) in enumerate(sizes)]
+    stack = ResidualUpsampler8x.from_stages(*parts)
+    assert stack._hub_mixin_config == {"num_features": [16, 8, 8], "num_convs": [3, 2, 1]}
+    save_model(stack, tmp_path, "default", "64to512")
+    loaded, _ = load_model("default", "64to512", weights=tmp_path)
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), parts[2](parts[1](parts[0](x))))
+    # the reach of a pixel: rf + rf/2 + rf/4 of these stages (7, 6, 5), rounded up
+    assert loaded.receptive_field == -(-(4 * 7 + 2 * 6 + 5) // 4)
+    # alike stages are stored as one value, as before
+    alike = ResidualUpsampler8x.from_stages(*[ResidualUpsampler(num_features=8, num_convs=2)] * 3)
+    assert alike._hub_mixin_config == {"num_features": 8, "num_convs": 2}
+
+
+def test_each_2x_stage_trains_as_its_part_of_the_8x_layout():
+    family = FAMILIES["default"]
+    layouts = [family.two_x_layout(s) for s in TWO_X_STAGES]
+    stack = family.eight_x()
+    for layout, stage in zip(layouts, (stack.upsample_64, stack.upsample_128, stack.upsample_256)):
+        assert stage.state_dict().keys() == ResidualUpsampler(**layout).state_dict().keys()
+        assert stage.body[0].out_channels == layout["num_features"]
+    assert layouts[0]["num_features"] > layouts[2]["num_features"]  # capacity where pixels are few
+    assert FAMILIES["seed"].two_x_layout("64to128") == {}
+
+
 def test_strict_loading_rejects_mismatched_weights(tmp_path):
     # default weights saved where the seed model is expected: keys do not match
     save_model(ResidualUpsampler(), tmp_path, "seed", "64to128")
@@ -104,14 +135,17 @@ def test_unknown_names_are_clear():
         model_class("esrgan", "64to128")
 
 
-@pytest.mark.parametrize("model", list(FAMILIES))
+DEEP = {"num_features": 8, "num_convs": 12}  # deeper than any shipped stage: rf is per instance
+
+
+@pytest.mark.parametrize("model, kwargs", [*[(m, {}) for m in FAMILIES], ("default", DEEP)])
 @pytest.mark.parametrize("eight", [False, True])
-def test_receptive_field_covers_the_real_reach(model, eight):
+def test_receptive_field_covers_the_real_reach(model, kwargs, eight):
     """The overlap tiles get (``receptive_field``) is at least how far an output pixel
     really looks: the input pixels with a non-zero gradient."""
     family = FAMILIES[model]
     torch.manual_seed(0)  # the layers' own init and the inputs: the same on every run and order
-    net = perturbed((family.eight_x if eight else family.two_x)(), scale=0.1).eval()
+    net = perturbed((family.eight_x if eight else family.two_x)(**kwargs), scale=0.1).eval()
     # Several inputs, and the union of their reaches: with random weights a ReLU network can
     # be dead at one pixel for one input (the gradient there is all zero, as CI once saw).
     x = torch.rand(8, 3, 80, 80, requires_grad=True)

@@ -41,6 +41,11 @@ def test_accelerate_launch_all_stages_writes_loadable_weights(tiny_dataset, tmp_
         cfg = json.loads((out / "default" / stage / "config.json").read_text())
         assert cfg["training"]["curve"] == s["curve"]
         assert list((out / "logs" / "default" / stage).glob("grid-step*.png"))
+    # each 2x stage trained as its part of the 8x layout, and the stack kept that layout
+    layout = [json.loads((out / "default" / s / "config.json").read_text()) for s in
+              ("64to128", "128to256", "256to512", "64to512")]
+    assert [(c["num_features"], c["num_convs"]) for c in layout[:3]] == [(48, 8), (32, 6), (32, 4)]
+    assert layout[3]["num_features"] == [48, 32, 32] and layout[3]["num_convs"] == [8, 6, 4]
     up = load_upscaler("64to512", weights=out)
     assert up(Image.new("RGB", (10, 6))).size == (80, 48)
     # the 8x stack started from the three stages: fine-tuning 3 steps moves it only a little

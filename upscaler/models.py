@@ -65,7 +65,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .stages import STACK_STAGE, Stage, get_stage
+from .stages import STACK_STAGE, TWO_X_STAGES, Stage, get_stage
 
 HUB_TAGS = ["image-upscaling", "super-resolution", "pytorch"]
 
@@ -164,12 +164,15 @@ class ResidualUpsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAG
     networks are saved, so inference never sees a branch.
     """
 
-    receptive_field = 10  # 8 convolutions of 3x3 reach 8 input pixels (tests/test_models.py), +margin
+    # num_convs + 2 convolutions of 3x3 reach that many input pixels (tests/test_models.py),
+    # plus a margin of 2. This is the value for the defaults; each instance sets its own.
+    receptive_field = 10
     reduced_dtypes = ("bfloat16", "float16")  # bf16: -0.002 dB on cats/val (benchmarks/speed.py)
     loss = "l1"
 
     def __init__(self, num_features: int = 32, num_convs: int = 6, train_branches: bool = False):
         super().__init__()
+        self.receptive_field = num_convs + 2 + 2
         layers = [nn.Conv2d(3, num_features, 3, padding=1), nn.PReLU(num_features)]
         for _ in range(num_convs):
             layers += [nn.Conv2d(num_features, num_features, 3, padding=1), nn.PReLU(num_features)]
@@ -206,7 +209,13 @@ class ResidualUpsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAG
 class Stack8x(Describes, nn.Module):
     """Three 2x networks of one class, applied in turn: the 8x network that is then
     fine-tuned end to end. Subclasses name ``stage_class`` and pass its arguments up;
-    every description is derived from the stage's."""
+    every description is derived from the stages'.
+
+    Each constructor argument is one value for all three stages, or a list of three
+    (64to128, 128to256, 256to512). The stages need not be alike: the first sees 1/16 of
+    the last one's pixels, so capacity costs 16x less there, and that is where the
+    information is scarcest.
+    """
 
     stage_class: type
     factor = 8
@@ -217,31 +226,51 @@ class Stack8x(Describes, nn.Module):
         # later stages see 2x and 4x the input grid: the first stage's multiple suffices
         cls.size_multiple, cls.value_range = st.size_multiple, st.value_range
         cls.reduced_dtypes, cls.loss = st.reduced_dtypes, st.loss
-        # a pixel's reach in input pixels: rf + rf/2 + rf/4 of the three stages
+        # three stages of the stage class's own defaults; an instance derives its own value
         cls.receptive_field = -(-st.receptive_field * 7 // 4)
         cls.default_tile = 128  # an 8x tile of 128 input px is 1024x1024 out
 
+    @classmethod
+    def layout(cls, **stage_kwargs) -> list[dict]:
+        """The three stages' constructor arguments (``stage_kwargs`` over the class's defaults)."""
+        params = inspect.signature(cls.__init__).parameters
+        args = {k: p.default for k, p in params.items() if p.default is not p.empty}
+        args.update(stage_kwargs)
+        return [{k: v[i] if isinstance(v, (list, tuple)) else v for k, v in args.items()} for i in range(3)]
+
     def __init__(self, **stage_kwargs):
         super().__init__()
-        self.upsample_64 = self.stage_class(**stage_kwargs)
-        self.upsample_128 = self.stage_class(**stage_kwargs)
-        self.upsample_256 = self.stage_class(**stage_kwargs)
+        s64, s128, s256 = (self.stage_class(**kw) for kw in self.layout(**stage_kwargs))
+        self.upsample_64, self.upsample_128, self.upsample_256 = s64, s128, s256
+        # a pixel's reach in input pixels: rf + rf/2 + rf/4 of the three stages, rounded up
+        rf = 4 * s64.receptive_field + 2 * s128.receptive_field + s256.receptive_field
+        self.receptive_field = -(-rf // 4)
 
     @classmethod
     def from_stages(cls, s64, s128, s256):
         """An 8x stack holding copies of three trained 2x stages (strict: shapes must match)."""
-        s64, s128, s256 = (s.folded() for s in (s64, s128, s256))  # the stack is always plain
-        # the stages' constructor arguments (e.g. 32 features), without config.json's extras
-        params = inspect.signature(cls.__init__).parameters
-        config = {k: v for k, v in (getattr(s64, "_hub_mixin_config", None) or {}).items() if k in params}
+        stages = [s.folded() for s in (s64, s128, s256)]  # the stack is always plain
+        # the stages' constructor arguments that the stack takes (e.g. 32 features), without
+        # config.json's extras; one value when the three agree, else a list of three
+        names = [k for k in inspect.signature(cls.__init__).parameters if k not in ("self", "stage_kwargs")]
+        per_stage = [_constructor_args(s, names) for s in stages]
+        config = {k: [a[k] for a in per_stage] for k in names}
+        config = {k: v[0] if v.count(v[0]) == 3 else v for k, v in config.items()}
         stack = cls(**config)
-        stack.upsample_64.load_state_dict(s64.state_dict())
-        stack.upsample_128.load_state_dict(s128.state_dict())
-        stack.upsample_256.load_state_dict(s256.state_dict())
+        stack.upsample_64.load_state_dict(stages[0].state_dict())
+        stack.upsample_128.load_state_dict(stages[1].state_dict())
+        stack.upsample_256.load_state_dict(stages[2].state_dict())
         return stack
 
     def forward(self, x):
         return self.upsample_256(self.upsample_128(self.upsample_64(x)))
+
+
+def _constructor_args(net, names) -> dict:
+    """``net``'s constructor arguments named in ``names``: from its config, else the defaults."""
+    config = getattr(net, "_hub_mixin_config", None) or {}
+    params = inspect.signature(type(net).__init__).parameters
+    return {k: config.get(k, params[k].default) for k in names}
 
 
 class Upsampler8x(Stack8x, PyTorchModelHubMixin, tags=HUB_TAGS):
@@ -256,11 +285,17 @@ class Upsampler8x(Stack8x, PyTorchModelHubMixin, tags=HUB_TAGS):
 
 
 class ResidualUpsampler8x(Stack8x, PyTorchModelHubMixin, tags=HUB_TAGS):
-    """Three ``ResidualUpsampler`` s stacked, fine-tuned end to end."""
+    """Three ``ResidualUpsampler`` s stacked, fine-tuned end to end.
+
+    The shipped layout spends its compute where the pixels are few: 48 features and 8
+    hidden convs at 64to128, 32 and 6 at 128to256, 32 and 4 at 256to512 (the last stage
+    is 16/21 of the work). Each 2x stage is trained as its part of this layout
+    (``Family.two_x_layout``).
+    """
 
     stage_class = ResidualUpsampler
 
-    def __init__(self, num_features: int = 32, num_convs: int = 6):
+    def __init__(self, num_features: int | list = (48, 32, 32), num_convs: int | list = (8, 6, 4)):
         super().__init__(num_features=num_features, num_convs=num_convs)
 
 
@@ -278,6 +313,10 @@ class Family:
     def architecture(self, stage: "str | Stage") -> type:
         """The class that serves ``stage`` for this family."""
         return self.eight_x if get_stage(stage).name == STACK_STAGE else self.two_x
+
+    def two_x_layout(self, stage: "str | Stage") -> dict:
+        """The constructor arguments a 2x stage is trained with: its part of the 8x layout."""
+        return self.eight_x.layout()[TWO_X_STAGES.index(get_stage(stage).name)]
 
 
 FAMILIES: dict[str, Family] = {}
