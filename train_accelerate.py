@@ -51,7 +51,7 @@ from upscaler.hub import push_weights, write_model_card
 from upscaler.images import tensor_to_pil, to_tensor
 from upscaler.inference import Upscaler, describe_device
 from upscaler.metrics import psnr_ssim
-from upscaler.models import DEFAULT_MODEL, FAMILIES, get_family, model_class, to_model_range
+from upscaler.models import DEFAULT_MODEL, FAMILIES, get_family, to_model_range
 from upscaler.protocol import classical_scores, eval_pair
 from upscaler.stages import STACK_STAGE, STAGES, TWO_X_STAGES, get_stage
 from upscaler.weights import load_model, save_model
@@ -237,15 +237,13 @@ class EMA:
 
 # ------------------------------------------------------------------------- model
 def build_model(args, stage_name):
-    cls = model_class(args.model, stage_name)
     if stage_name != STACK_STAGE:
         # the stage's part of the family's 8x layout, with --arch-args on top
-        layout = get_family(args.model).two_x_layout(stage_name)
-        return cls(**{**layout, **json.loads(args.arch_args or "{}")})
+        return get_family(args.model).build(stage_name, **json.loads(args.arch_args or "{}"))
     # The 8x stack starts from the three independently trained 2x stages.
     root = args.init_weights or args.output_dir
     parts = [load_model(args.model, s, weights=root)[0] for s in TWO_X_STAGES]
-    return cls.from_stages(*parts)
+    return get_family(args.model).eight_x.from_stages(*parts)
 
 
 # -------------------------------------------------------------------- validation

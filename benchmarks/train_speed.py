@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from upscaler.inference import cpu_has_native_bf16, describe_device
-from upscaler.models import model_class, to_model_range
+from upscaler.models import get_family, to_model_range
 from upscaler.stages import STAGES
 from upscaler.weights import BUNDLED_WEIGHTS
 
@@ -63,7 +63,7 @@ def real_loop(train, device, model, stage, steps, batch, precision, data, workdi
 
 def bare_step(device, model, stage, steps, batch, precision, patch) -> float:
     st = STAGES[stage]
-    net = model_class(model, stage)().to(device).train()
+    net = get_family(model).build(stage).to(device).train()  # the network the real loop trains
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     loss_fn = F.mse_loss if net.loss == "mse" else F.l1_loss
     x = torch.rand(batch, 3, patch // st.factor, patch // st.factor, device=device)

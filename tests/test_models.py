@@ -100,6 +100,12 @@ def test_each_2x_stage_trains_as_its_part_of_the_8x_layout():
     for layout, stage in zip(layouts, (stack.upsample_64, stack.upsample_128, stack.upsample_256)):
         assert stage.state_dict().keys() == ResidualUpsampler(**layout).state_dict().keys()
         assert stage.body[0].out_channels == layout["num_features"]
+    # Family.build, which the training script and benchmarks/train_speed.py call, follows it
+    for layout, name in zip(layouts, TWO_X_STAGES):
+        built = family.build(name)
+        assert (built.body[0].out_channels, len(built.convs()) - 2) == (layout["num_features"], layout["num_convs"])
+    assert family.build("64to128", num_features=8).body[0].out_channels == 8
+    assert type(family.build("64to512")) is family.eight_x
     assert layouts[0]["num_features"] > layouts[2]["num_features"]  # capacity where pixels are few
     assert FAMILIES["seed"].two_x_layout("64to128") == {}
 

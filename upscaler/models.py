@@ -42,8 +42,16 @@ Two families, each with a 2x network and an 8x stack of three of them:
     step 4000 its raw weights scored 35.51 dB held out, against 35.38 for the n=4 run
     at its last step (4000, at the end of its schedule, which favours n=4), for 1.2-1.4x
     the time (``benchmarks/speed.py`` before and after: 64->512 of 64x64 through
-    ``load_upscaler``, and batch-8 bf16 time per output megapixel). The default is now
+    ``load_upscaler``, and batch-8 bf16 time per output megapixel). The default became
     F=32, n=6.
+  * unlike stages, the compute spent where the pixels are few (``ResidualUpsampler8x``):
+    at 64->512 the 64to128 stage sees 1/16 of the pixels of the 256to512 one, so a
+    bigger first stage costs little, and a smaller last stage pays for it. F=48, n=8 at
+    64to128 reached 35.81 dB held out (EMA, 10000 steps) against 35.59 for F=32, n=6;
+    n=4 at 256to512 scored 45.03 against 45.08. On cats/val: +0.21 dB at 64->128 and
+    +0.11 dB at 64->512; 64->512 of 64x64 through ``load_upscaler`` took 0.70x
+    SRVGGNetCompact's time in the same run (35.6 against 50.8 ms), against 0.71x before
+    (33.7 against 47.2), ``benchmarks/results/speed.md``.
 
 Every class describes itself (spandrel-style), and callers read these instead of
 comparing model names: ``factor``, ``size_multiple`` (input sides are padded up to it),
@@ -318,6 +326,13 @@ class Family:
         """The constructor arguments a 2x stage is trained with: its part of the 8x layout."""
         return self.eight_x.layout()[TWO_X_STAGES.index(get_stage(stage).name)]
 
+    def build(self, stage: "str | Stage", **overrides):
+        """A fresh network for ``stage`` at this family's layout (``overrides`` on top)."""
+        name = get_stage(stage).name
+        if name == STACK_STAGE:
+            return self.eight_x(**overrides)
+        return self.two_x(**{**self.two_x_layout(name), **overrides})
+
 
 FAMILIES: dict[str, Family] = {}
 
@@ -329,7 +344,8 @@ def register(family: Family) -> Family:
 
 DEFAULT_MODEL = register(Family(
     "default", ResidualUpsampler, ResidualUpsampler8x, "default",
-    "Residual pixel-shuffle CNN (60k parameters a stage): our recommended model.")).name
+    "Residual pixel-shuffle CNN (173k parameters at 64to128, 60k and 42k in the 8x "
+    "stack's later stages): our recommended model.")).name
 register(Family(
     "seed", Upsampler, Upsampler8x, "seed reproduction",
     "The reference design, layer for layer, trained with its recipe: kept to show what the "

@@ -26,13 +26,22 @@ for model in $MODELS; do
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model seed --stage 64to512  --max-steps 2000
     ;;
   default)
-    # ResidualUpsampler (32 features, 6 hidden convs), L1, AdamW 1e-3 (2e-4 for the fine-tune),
-    # bf16 autocast (AMX), EMA. The three 2x stages ran side by side, one thread each
-    # (THREADS=1, three shells); the 8x fine-tune then ran alone with THREADS=2.
-    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 64to128  --max-steps 8000
+    # ResidualUpsampler8x's layout: a big first stage (48 features, 8 hidden convs), then
+    # 32 x 6 and 32 x 4 (see upscaler/models.py). L1, AdamW 1e-3 (2e-4 for the fine-tune),
+    # bf16 autocast (AMX), EMA. The --arch-args equal each stage's default layout; they are
+    # written out because the runs started before it was the default, and config.json
+    # records the command as run.
+    # How they ran on the 2-core CPU: 128to256 in an earlier round (beside two other runs,
+    # one thread each); 64to128 and 256to512 side by side at one thread, 64to128 resumed at
+    # THREADS=2 from its step-1500 checkpoint once 256to512 had finished (resume is exact);
+    # then the 8x fine-tune alone with THREADS=2. This round ran into a scratch folder with
+    # absolute paths (OUT=/work/runs13, DATA=/work/shared/data/cats/train) and was copied here.
+    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 64to128  --max-steps 10000 \
+        --arch-args '{"num_features": 48, "num_convs": 8}'
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 128to256 --max-steps 6000
-    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 256to512 --max-steps 5000
-    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 64to512  --max-steps 2000
+    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 256to512 --max-steps 5000 \
+        --arch-args '{"num_convs": 4}'
+    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 64to512  --max-steps 1000
     ;;
   esac
 done
