@@ -237,13 +237,14 @@ class EMA:
 
 # ------------------------------------------------------------------------- model
 def build_model(args, stage_name):
+    family = get_family(args.model)
     if stage_name != STACK_STAGE:
         # the stage's part of the family's 8x layout, with --arch-args on top
-        return get_family(args.model).build(stage_name, **json.loads(args.arch_args or "{}"))
+        return family.build(stage_name, **json.loads(args.arch_args or "{}"))
     # The 8x stack starts from the three independently trained 2x stages.
     root = args.init_weights or args.output_dir
     parts = [load_model(args.model, s, weights=root)[0] for s in TWO_X_STAGES]
-    return get_family(args.model).eight_x.from_stages(*parts)
+    return family.eight_x.from_stages(*parts)
 
 
 # -------------------------------------------------------------------- validation

@@ -265,9 +265,8 @@ class Stack8x(Describes, nn.Module):
         config = {k: [a[k] for a in per_stage] for k in names}
         config = {k: v[0] if v.count(v[0]) == 3 else v for k, v in config.items()}
         stack = cls(**config)
-        stack.upsample_64.load_state_dict(stages[0].state_dict())
-        stack.upsample_128.load_state_dict(stages[1].state_dict())
-        stack.upsample_256.load_state_dict(stages[2].state_dict())
+        for mine, trained in zip((stack.upsample_64, stack.upsample_128, stack.upsample_256), stages):
+            mine.load_state_dict(trained.state_dict())
         return stack
 
     def forward(self, x):
