@@ -74,7 +74,11 @@ def parse_args(argv=None):
                    help='JSON constructor arguments for the 2x network, e.g. \'{"num_features": 48}\' '
                         "(default: the class's defaults)")
     g.add_argument("--init-weights", default=None,
-                   help="weights root holding the three 2x stages for 64to512 (default: --output-dir)")
+                   help="a weights root (a folder like weights/) to start from. 64to512 loads the three "
+                        "2x stages from it (default: --output-dir). A 2x stage given it continues from "
+                        "that stage's weights, e.g. to fine-tune the shipped ones on your photos "
+                        "(default: a fresh network). With --stage all, the 8x stack starts from the "
+                        "stages this run trained")
 
     g = p.add_argument_group("data")
     g.add_argument("--dataset-name", default=sr_data.CATS_DATASET,
@@ -131,6 +135,9 @@ def parse_args(argv=None):
         p.error("--push-to-hub needs --hub-model-id")
     if args.max_steps is not None and args.max_steps < 1:
         p.error("--max-steps must be at least 1")
+    if args.arch_args and args.init_weights and args.stage != STACK_STAGE:
+        p.error("--arch-args and --init-weights both set: a 2x stage that continues from weights "
+                "takes its layout from their config.json")
     return args
 
 
@@ -239,10 +246,13 @@ class EMA:
 def build_model(args, stage_name):
     family = get_family(args.model)
     if stage_name != STACK_STAGE:
-        # the stage's part of the family's 8x layout, with --arch-args on top
-        return family.build(stage_name, **json.loads(args.arch_args or "{}"))
-    # The 8x stack starts from the three independently trained 2x stages.
-    root = args.init_weights or args.output_dir
+        if args.init_weights is None:
+            # a fresh network: the stage's part of the family's 8x layout, with --arch-args on top
+            return family.build(stage_name, **json.loads(args.arch_args or "{}"))
+        return load_model(args.model, stage_name, weights=args.init_weights)[0]
+    # The 8x stack starts from the three independently trained 2x stages: with --stage all,
+    # the ones this run has just written.
+    root = args.output_dir if args.stage == "all" else (args.init_weights or args.output_dir)
     parts = [load_model(args.model, s, weights=root)[0] for s in TWO_X_STAGES]
     return family.eight_x.from_stages(*parts)
 
@@ -406,6 +416,7 @@ def train_stage(args, accelerator, stage_name):
             "mixed_precision": accelerator.mixed_precision, "wall_seconds_this_run": round(wall, 1),
             "samples_per_second": throughput,
             "skipped_images": skipped, "resumed_from": str(resume) if resume else None,
+            "init_weights": args.init_weights,
             "val": metrics,
             "curve": [{k: c[k] for k in ("step", "samples", "psnr_model", "psnr_ema", "psnr_bicubic") if k in c}
                       for c in curve],

@@ -144,6 +144,28 @@ def test_unreadable_images_are_skipped_and_counted(tiny_dataset, tmp_path):
     assert "skipped 2 unreadable image(s)" in log
 
 
+def test_a_2x_stage_continues_from_given_weights(tiny_dataset, tmp_path):
+    """``--init-weights`` on a 2x stage starts from that stage's weights (their layout, from
+    config.json) instead of a fresh network: at a negligible learning rate, one step returns
+    them unchanged."""
+    first = tmp_path / "first"
+    run([sys.executable, *common(tiny_dataset, first, "--stage", "64to128", "--max-steps", "2",
+                                 "--arch-args", '{"num_features": 8, "num_convs": 1}')])
+    out = tmp_path / "continued"
+    run([sys.executable, *common(tiny_dataset, out, "--stage", "64to128", "--max-steps", "1",
+                                 "--init-weights", str(first), "--learning-rate", "1e-9")])
+    before = load_file(first / "default" / "64to128" / "model.safetensors")
+    after = load_file(out / "default" / "64to128" / "model.safetensors")
+    assert before.keys() == after.keys()
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    cfg = json.loads((out / "default" / "64to128" / "config.json").read_text())
+    assert (cfg["num_features"], cfg["num_convs"]) == (8, 1) and cfg["training"]["init_weights"] == str(first)
+    # the layout comes with the weights: a second layout beside them is refused
+    p = subprocess.run([sys.executable, SCRIPT, "--stage", "64to128", "--init-weights", str(first),
+                        "--arch-args", '{"num_convs": 2}'], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 2 and "--arch-args and --init-weights" in p.stderr
+
+
 def test_bad_arguments_are_clear(tmp_path):
     p = subprocess.run([sys.executable, SCRIPT, "--push-to-hub"], capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 2 and "--hub-model-id" in p.stderr
