@@ -170,6 +170,7 @@ def test_every_family_describes_itself():
     for family in FAMILIES.values():
         for cls in (family.two_x, family.eight_x):
             assert cls.factor in (2, 8) and cls.size_multiple >= 1 and cls.receptive_field > 0
+            assert cls.receptive_field == cls().receptive_field  # the class value is its defaults'
             assert cls.default_tile > 0 and cls.loss in ("l1", "mse")
             assert set(cls.reduced_dtypes) <= {"bfloat16", "float16"}
             assert len(cls.value_range) == 2

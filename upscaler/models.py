@@ -89,6 +89,12 @@ class Describes:
     reduced_dtypes: tuple = ()          # "bfloat16" / "float16": measured within 0.05 dB of float32
     loss: str = "l1"                    # the training recipe's loss
 
+    @classmethod
+    def receptive_field_for(cls, **constructor_args) -> int:
+        """The ``receptive_field`` of a network built with these arguments. A class whose
+        reach depends on its arguments overrides this; the class attribute is its defaults'."""
+        return cls.receptive_field
+
     def folded(self):
         """The network as it is saved and served. Networks trained with extra branches
         (``ResidualUpsampler(train_branches=True)``) fold them away; others are already plain."""
@@ -172,15 +178,19 @@ class ResidualUpsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAG
     networks are saved, so inference never sees a branch.
     """
 
-    # num_convs + 2 convolutions of 3x3 reach that many input pixels (tests/test_models.py),
-    # plus a margin of 2. This is the value for the defaults; each instance sets its own.
-    receptive_field = 10
+    @staticmethod
+    def receptive_field_for(num_convs: int = 6, **_) -> int:
+        # num_convs + 2 convolutions of 3x3 reach that many input pixels
+        # (tests/test_models.py), plus a margin of 2
+        return num_convs + 2 + 2
+
+    receptive_field = receptive_field_for()  # the defaults'; each instance sets its own
     reduced_dtypes = ("bfloat16", "float16")  # bf16: -0.002 dB on cats/val (benchmarks/speed.py)
     loss = "l1"
 
     def __init__(self, num_features: int = 32, num_convs: int = 6, train_branches: bool = False):
         super().__init__()
-        self.receptive_field = num_convs + 2 + 2
+        self.receptive_field = self.receptive_field_for(num_convs)
         layers = [nn.Conv2d(3, num_features, 3, padding=1), nn.PReLU(num_features)]
         for _ in range(num_convs):
             layers += [nn.Conv2d(num_features, num_features, 3, padding=1), nn.PReLU(num_features)]
@@ -234,8 +244,7 @@ class Stack8x(Describes, nn.Module):
         # later stages see 2x and 4x the input grid: the first stage's multiple suffices
         cls.size_multiple, cls.value_range = st.size_multiple, st.value_range
         cls.reduced_dtypes, cls.loss = st.reduced_dtypes, st.loss
-        # three stages of the stage class's own defaults; an instance derives its own value
-        cls.receptive_field = -(-st.receptive_field * 7 // 4)
+        cls.receptive_field = cls.receptive_field_for()  # the default layout's; instances set their own
         cls.default_tile = 128  # an 8x tile of 128 input px is 1024x1024 out
 
     @classmethod
@@ -246,13 +255,17 @@ class Stack8x(Describes, nn.Module):
         args.update(stage_kwargs)
         return [{k: v[i] if isinstance(v, (list, tuple)) else v for k, v in args.items()} for i in range(3)]
 
+    @classmethod
+    def receptive_field_for(cls, **stage_kwargs) -> int:
+        # a pixel's reach in input pixels: rf + rf/2 + rf/4 of the three stages, rounded up
+        rf64, rf128, rf256 = (cls.stage_class.receptive_field_for(**kw) for kw in cls.layout(**stage_kwargs))
+        return -(-(4 * rf64 + 2 * rf128 + rf256) // 4)
+
     def __init__(self, **stage_kwargs):
         super().__init__()
         s64, s128, s256 = (self.stage_class(**kw) for kw in self.layout(**stage_kwargs))
         self.upsample_64, self.upsample_128, self.upsample_256 = s64, s128, s256
-        # a pixel's reach in input pixels: rf + rf/2 + rf/4 of the three stages, rounded up
-        rf = 4 * s64.receptive_field + 2 * s128.receptive_field + s256.receptive_field
-        self.receptive_field = -(-rf // 4)
+        self.receptive_field = self.receptive_field_for(**stage_kwargs)
 
     @classmethod
     def from_stages(cls, s64, s128, s256):
