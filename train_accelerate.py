@@ -54,7 +54,7 @@ from upscaler.metrics import psnr_ssim
 from upscaler.models import DEFAULT_MODEL, FAMILIES, get_family, to_model_range
 from upscaler.protocol import classical_scores, eval_pair
 from upscaler.stages import STACK_STAGE, STAGES, TWO_X_STAGES, get_stage
-from upscaler.weights import load_model, save_model
+from upscaler.weights import load_model, resolve_weights, save_model
 
 logger = get_logger(__name__)
 
@@ -257,6 +257,14 @@ def build_model(args, stage_name):
     return family.eight_x.from_stages(*parts)
 
 
+def earlier_training(args, stage_name):
+    """The ``training`` block of the weights a 2x stage continued from (None for a fresh start)."""
+    if args.init_weights is None or stage_name == STACK_STAGE:
+        return None
+    folder, _ = resolve_weights(args.model, stage_name, weights=args.init_weights)
+    return json.loads((folder / "config.json").read_text()).get("training")
+
+
 # -------------------------------------------------------------------- validation
 @torch.no_grad()
 def validate(accelerator, nets, val, baselines, stage, step, samples, log_dir):
@@ -417,6 +425,8 @@ def train_stage(args, accelerator, stage_name):
             "samples_per_second": throughput,
             "skipped_images": skipped, "resumed_from": str(resume) if resume else None,
             "init_weights": args.init_weights,
+            # the record of the weights this run continued from: the whole recipe stays in one file
+            "continues": earlier_training(args, stage_name),
             "val": metrics,
             "curve": [{k: c[k] for k in ("step", "samples", "psnr_model", "psnr_ema", "psnr_bicubic") if k in c}
                       for c in curve],

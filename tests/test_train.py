@@ -160,6 +160,11 @@ def test_a_2x_stage_continues_from_given_weights(tiny_dataset, tmp_path):
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
     cfg = json.loads((out / "default" / "64to128" / "config.json").read_text())
     assert (cfg["num_features"], cfg["num_convs"]) == (8, 1) and cfg["training"]["init_weights"] == str(first)
+    # the record of the run it continued travels with it: the model card lists both commands
+    earlier = json.loads((first / "default" / "64to128" / "config.json").read_text())["training"]
+    assert cfg["training"]["continues"] == earlier
+    card = (out / "README.md").read_text()
+    assert card.count("| default | 64to128 | ResidualUpsampler |") == 2 and earlier["command"] in card
     # the layout comes with the weights: a second layout beside them is refused
     p = subprocess.run([sys.executable, SCRIPT, "--stage", "64to128", "--init-weights", str(first),
                         "--arch-args", '{"num_convs": 2}'], capture_output=True, text=True, cwd=ROOT)

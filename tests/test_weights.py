@@ -10,7 +10,7 @@ from upscaler.inference import load_upscaler
 from upscaler.metrics import psnr_y
 from upscaler.protocol import eval_pair
 from upscaler.stages import STAGES
-from upscaler.weights import BUNDLED_WEIGHTS
+from upscaler.weights import BUNDLED_WEIGHTS, training_runs, whole_curve
 
 
 @pytest.mark.parametrize("model", ["default", "seed"])
@@ -36,3 +36,15 @@ def test_default_beats_bicubic_on_validation_cats(stage, margin):
         lr, hr = eval_pair(Image.open(f).convert("RGB"), st)
         gains.append(psnr_y(up(lr), hr, st.factor) - psnr_y(lr.resize(hr.size, Image.BICUBIC), hr, st.factor))
     assert sum(gains) / len(gains) > margin, gains
+
+
+def test_a_continued_network_keeps_its_whole_training_record():
+    """A run that continued from earlier weights nests their ``training`` block under
+    ``continues``; the curve then runs on from the samples the earlier run had seen."""
+    first = {"command": "train_accelerate.py --max-steps 2", "samples_seen": 32,
+             "curve": [{"step": 1, "samples": 16, "psnr_ema": 30.0}, {"step": 2, "samples": 32, "psnr_ema": 31.0}]}
+    second = {"command": "train_accelerate.py --init-weights w", "samples_seen": 16, "continues": first,
+              "curve": [{"step": 1, "samples": 16, "psnr_ema": 31.5}]}
+    assert [r["command"] for r in training_runs(second)] == [first["command"], second["command"]]
+    assert [(p["samples"], p["psnr_ema"]) for p in whole_curve(second)] == [(16, 30.0), (32, 31.0), (48, 31.5)]
+    assert training_runs(None) == [] and whole_curve(first) == first["curve"]

@@ -24,7 +24,7 @@ from .inference import DTYPES
 from .models import DEFAULT_MODEL, FAMILIES
 from .protocol import eval_pair, image_files
 from .stages import STACK_STAGE, STAGES, TWO_X_STAGES
-from .weights import bundled_weights_dir
+from .weights import bundled_weights_dir, whole_curve
 
 
 def _add_weights_args(p):
@@ -138,7 +138,7 @@ def cmd_curves(args) -> int:
                 if not cfg.is_file():
                     continue
                 training = json.loads(cfg.read_text()).get("training", {})
-                curve = training.get("curve") or []
+                curve = whole_curve(training)  # a continued run is drawn after the run it continued
                 shipped = "ema" if training.get("shipped_weights") == "ema" else "model"
                 if curve:
                     curves[f"{stage} ({'EMA' if shipped == 'ema' else 'raw'} weights)"] = [

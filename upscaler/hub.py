@@ -10,6 +10,7 @@ from pathlib import Path
 from .models import FAMILIES
 from .protocol import format_table
 from .stages import STAGES
+from .weights import training_runs
 
 NEVER_UPLOADED = ["checkpoints/*", "logs/*"]
 
@@ -75,17 +76,19 @@ def model_card(root) -> str:
         "transposes. An EMA of the weights is kept and shipped when it validates better.",
         "",
         "Each row ran as `accelerate launch --mixed_precision <precision> <command>` "
-        "(`weights/train.sh` in the code repository); wall time on the machine that trained it.",
+        "(`weights/train.sh` in the code repository); wall time on the machine that trained it. "
+        "A stage with two rows was trained, then continued from those weights (`--init-weights`).",
         "",
         "| model | stage | architecture | loss | precision | steps | processes x batch | lr | wall s | command |",
         "|---|---|---|---|---|---:|---|---:|---:|---|",
     ]
     for model, stage, cfg in rows:
-        t = cfg.get("training", {})
-        lines.append(f"| {model} | {stage} | {cfg.get('architecture', '?')} | {t.get('loss', '?')} | "
-                     f"{t.get('mixed_precision', '?')} | {t.get('steps', '?')} | {t.get('world_size', '?')} x {t.get('batch_size_per_process', '?')} | "
-                     f"{t.get('learning_rate', '?')} | {t.get('wall_seconds_this_run', '?')} | "
-                     f"`{t.get('command', '?')}` |")
+        for t in training_runs(cfg.get("training")) or [{}]:  # a continued network: one row per run
+            lines.append(f"| {model} | {stage} | {cfg.get('architecture', '?')} | {t.get('loss', '?')} | "
+                         f"{t.get('mixed_precision', '?')} | {t.get('steps', '?')} | "
+                         f"{t.get('world_size', '?')} x {t.get('batch_size_per_process', '?')} | "
+                         f"{t.get('learning_rate', '?')} | {t.get('wall_seconds_this_run', '?')} | "
+                         f"`{t.get('command', '?')}` |")
     lines += ["", "## Validation during training (held-out split of the training photos)", "",
               "| model | stage | shipped weights | PSNR-Y | PSNR-Y bicubic | PSNR-Y bilinear | SSIM-Y |",
               "|---|---|---|---:|---:|---:|---:|"]

@@ -65,6 +65,26 @@ def save_model(net, root, model: str, stage: str, extra: dict | None = None) -> 
     return folder
 
 
+def training_runs(training: dict | None) -> list[dict]:
+    """The training runs that made a network, first run first. ``config.json``'s
+    ``training`` block is the last run; a run that continued from earlier weights
+    (``train_accelerate.py --init-weights``) holds their block under ``continues``."""
+    runs = []
+    while training:
+        runs.append(training)
+        training = training.get("continues")
+    return runs[::-1]
+
+
+def whole_curve(training: dict | None) -> list[dict]:
+    """The learning curve across all of a network's runs, samples counted from the first."""
+    curve, offset = [], 0
+    for run in training_runs(training):
+        curve += [{**point, "samples": point["samples"] + offset} for point in run.get("curve") or []]
+        offset += run.get("samples_seen") or 0
+    return curve
+
+
 def fetch_from_hub(repo_id: str, model: str, stage: str, revision: str | None = None) -> Path:
     """Download ``model/stage/{config.json, model.safetensors}`` from a Hub repo; return
     the local folder holding them (inside the HF cache). Honours HF_HUB_OFFLINE and
