@@ -31,17 +31,27 @@ for model in $MODELS; do
     # bf16 autocast (AMX), EMA. The --arch-args equal each stage's default layout; they are
     # written out because the runs started before it was the default, and config.json
     # records the command as run.
+    # 64to128 then runs a second cosine cycle from its own weights (--init-weights), peak
+    # lr 5e-4; 5e-4 and 2e-4 ran side by side to step 1500 and 5e-4 led on the held-out
+    # photos (35.818 against 35.816 dB), so 2e-4 was stopped. The first cycle writes into a
+    # folder of its own, so the second's --resume-from-checkpoint does not find its checkpoints.
+    # That cycle ran in fp32 (accelerate's default: the flag was left out; it is recorded).
     # How they ran on the 2-core CPU: 128to256 in an earlier round (beside two other runs,
     # one thread each); 64to128 and 256to512 side by side at one thread, 64to128 resumed at
     # THREADS=2 from its step-1500 checkpoint once 256to512 had finished (resume is exact);
-    # then the 8x fine-tune alone with THREADS=2. This round ran into a scratch folder with
-    # absolute paths (OUT=/work/runs13, DATA=/work/shared/data/cats/train) and was copied here.
+    # the second 64to128 cycle at one thread to step 1500 (beside the 2e-4 run), then THREADS=2;
+    # then the 8x fine-tune alone with THREADS=2. These rounds ran into scratch folders with
+    # absolute paths (/work/runs13, then /work/runs14; DATA=/work/shared/data/cats/train) and
+    # were copied here.
+    FIRST=${OUT%/}-64to128-first-cycle
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 64to128  --max-steps 10000 \
-        --arch-args '{"num_features": 48, "num_convs": 8}'
+        --arch-args '{"num_features": 48, "num_convs": 8}' --output-dir "$FIRST"
+    $LAUNCH --mixed_precision no   train_accelerate.py $COMMON --model default --stage 64to128  --max-steps 3000 \
+        --init-weights "$FIRST" --learning-rate 5e-4
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 128to256 --max-steps 6000
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 256to512 --max-steps 5000 \
         --arch-args '{"num_convs": 4}'
-    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 64to512  --max-steps 1000
+    $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 64to512  --max-steps 3000
     ;;
   esac
 done
