@@ -261,8 +261,9 @@ def earlier_training(args, stage_name):
     """The ``training`` block of the weights a 2x stage continued from (None for a fresh start)."""
     if args.init_weights is None or stage_name == STACK_STAGE:
         return None
-    folder, _ = resolve_weights(args.model, stage_name, weights=args.init_weights)
-    return json.loads((folder / "config.json").read_text()).get("training")
+    config = resolve_weights(args.model, stage_name, weights=args.init_weights)[0] / "config.json"
+    # weights from elsewhere may come without a record (load_model accepts a missing config.json)
+    return json.loads(config.read_text()).get("training") if config.is_file() else None
 
 
 # -------------------------------------------------------------------- validation
