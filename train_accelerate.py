@@ -317,6 +317,7 @@ def train_stage(args, accelerator, stage_name):
         raise SystemExit("no readable validation images")
     baselines = classical_scores(val, stage.factor) if accelerator.is_main_process else None
     net = build_model(args, stage_name)
+    continues = earlier_training(args, stage_name)  # read beside the weights, not hours later
     loss_name = args.loss or net.loss
     loss_fn = F.mse_loss if loss_name == "mse" else F.l1_loss
     lr = args.learning_rate or (2e-4 if stage_name == STACK_STAGE else 1e-3)
@@ -427,7 +428,7 @@ def train_stage(args, accelerator, stage_name):
             "skipped_images": skipped, "resumed_from": str(resume) if resume else None,
             "init_weights": args.init_weights,
             # the record of the weights this run continued from: the whole recipe stays in one file
-            "continues": earlier_training(args, stage_name),
+            "continues": continues,
             "val": metrics,
             "curve": [{k: c[k] for k in ("step", "samples", "psnr_model", "psnr_ema", "psnr_bicubic") if k in c}
                       for c in curve],
