@@ -131,6 +131,27 @@ def test_bf16_on_cpu_runs(tiny_weights, photo):
 
 
 @pytest.mark.parametrize("model", list(FAMILIES))
+def test_reduced_precision_casts_a_copy_and_matches_autocast(model):
+    """bf16 runs on a copy of the network with its weights cast once (the caller's network
+    keeps float32), and gives what autocast gives on the float32 network. The default
+    network keeps its image path in float32: its stages add bf16 detail to a float32 image."""
+    net = perturbed(FAMILIES[model].eight_x())
+    up = Upscaler(net, "64to512", dtype="bfloat16", tile=0)
+    assert next(net.parameters()).dtype == torch.float32
+    assert next(up.net.parameters()).dtype == torch.bfloat16
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        lo, hi = net.value_range
+        autocast = (net(x * (hi - lo) + lo).float() - lo) / (hi - lo)
+    diff = (up.upscale_tensor(x) - autocast.clamp(0, 1)).abs()
+    if model == "default":
+        with torch.no_grad():
+            assert up.net(x).dtype == torch.float32
+        assert diff.max() < 0.5 / 255  # a different conv layout rounds bf16 a little differently
+    else:  # the seed's BatchNorm and Tanh run in bf16 too, where autocast keeps some in float32
+        assert diff.mean() < 2 / 255
+
+@pytest.mark.parametrize("model", list(FAMILIES))
 def test_default_dtype_follows_the_device_and_the_network(tiny_weights, model):
     """Reduced precision only where the network lists it as measured-safe and the device
     runs it natively (CPU: AMX / AVX-512-BF16; CUDA: bf16 where supported, else fp16)."""

@@ -58,6 +58,8 @@ comparing model names: ``factor``, ``size_multiple`` (input sides are padded up 
 ``value_range``, ``receptive_field`` (input pixels each side that reach an output pixel:
 the overlap tiles need), ``default_tile``, ``reduced_dtypes`` (the lower precisions whose
 PSNR was measured within 0.05 dB of float32) and ``loss`` (its training recipe's loss).
+Every ``forward`` takes float32 images; a network whose weights were cast to one of its
+``reduced_dtypes`` (how ``Upscaler`` runs them) computes in that dtype.
 
 ``FAMILIES`` is the one table of model families: adding one is a new class pair plus
 one ``register`` line.
@@ -137,7 +139,7 @@ class Upsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
         )
 
     def forward(self, x):
-        return self.fw(x)
+        return self.fw(x.to(self.fw[0].weight.dtype))  # weights cast for inference: input follows
 
 
 # ------------------------------------------------------------------------ default
@@ -219,8 +221,14 @@ class ResidualUpsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAG
         return plain.to(next(self.parameters()).device)
 
     def forward(self, x):
+        # The image itself (the bilinear base, and the sum) stays in x's precision: float32
+        # at inference. Only the convolutions run in their weights' dtype, so a copy cast to
+        # bfloat16 (``Upscaler``) adds bf16 detail to a float32 image, exactly as autocast
+        # does, without autocast re-casting every weight on every call. Training passes
+        # float32 weights under autocast, where the cast below is a no-op.
         base = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        return base + self.shuffle(self.body(x))
+        detail = self.shuffle(self.body(x.to(self.body[0].weight.dtype)))
+        return base + detail.to(base.dtype)
 
 
 # ------------------------------------------------------------------- the 8x stack
