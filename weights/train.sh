@@ -27,7 +27,7 @@ for model in $MODELS; do
     ;;
   default)
     # ResidualUpsampler8x's layout: a big first stage (48 features, 8 hidden convs), then
-    # 32 x 6 and 32 x 4 (see upscaler/models.py). L1, AdamW 1e-3 (2e-4 for the fine-tune),
+    # 32 x 6 and 32 x 2 (see upscaler/models.py). L1, AdamW 1e-3 (2e-4 for the fine-tune),
     # bf16 autocast (AMX), EMA. The --arch-args equal each stage's default layout; they are
     # written out because the runs started before it was the default, and config.json
     # records the command as run.
@@ -42,7 +42,9 @@ for model in $MODELS; do
     # the second 64to128 cycle at one thread to step 1500 (beside the 2e-4 run), then THREADS=2;
     # then the 8x fine-tune alone with THREADS=2. These rounds ran into scratch folders with
     # absolute paths (/work/runs13, then /work/runs14; DATA=/work/shared/data/cats/train) and
-    # were copied here.
+    # were copied here. The last round (/work/runs15) retrained 256to512 with 2 hidden
+    # convs instead of 4 (issue 9's latency budget), then the 8x fine-tune from the
+    # three stages, each alone with THREADS=2.
     FIRST=${OUT%/}-64to128-first-cycle
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 64to128  --max-steps 10000 \
         --arch-args '{"num_features": 48, "num_convs": 8}' --output-dir "$FIRST"
@@ -50,7 +52,7 @@ for model in $MODELS; do
         --init-weights "$FIRST" --learning-rate 5e-4
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 128to256 --max-steps 6000
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 256to512 --max-steps 5000 \
-        --arch-args '{"num_convs": 4}'
+        --arch-args '{"num_convs": 2}'
     $LAUNCH --mixed_precision bf16 train_accelerate.py $COMMON --model default --stage 64to512  --max-steps 3000
     ;;
   esac
