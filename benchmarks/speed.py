@@ -12,6 +12,7 @@ Tables printed:
    and EDSR-baseline x4 (16 blocks, 64 feat), random weights;
 4. issue 9's latency budget: our 64->512 of a 64x64 image and SRVGGNetCompact timed call
    by call, alternately; the median ratio, scaled to the machine the budget was set on;
+   and, the same way, bf16 with the weights cast once (how Upscaler runs) against autocast;
 5. peak resident memory of the tiled path: 2048x2048 by 2 and 512x512 by 8 (4096x4096 out).
 CUDA rows are added when a GPU is present.
 """
@@ -62,30 +63,45 @@ def timeit(fn, repeats, warmup):
 BUDGET_MS, REFERENCE_SRVGG_MS = 20.0, 28.4
 
 
+def interleaved(calls: dict, rounds: int) -> dict:
+    """{name: [seconds per call]}: the calls timed in turn, round after round, in an order
+    that rotates (a call runs faster or slower after some others: caches, idle threads).
+    The first 3 rounds warm up and are dropped."""
+    names, times = list(calls), {k: [] for k in calls}
+    for i in range(rounds + 3):
+        for k in names[i % len(names):] + names[:i % len(names)]:
+            t = time.perf_counter()
+            calls[k]()
+            if i >= 3:
+                times[k].append(time.perf_counter() - t)
+    return times
+
+
+def ratio_quartiles(times, a, b) -> list:
+    """Quartiles of the per-round ratio of call ``a``'s time to call ``b``'s."""
+    return statistics.quantiles([x / y for x, y in zip(times[a], times[b])], n=4)
+
+
 @torch.no_grad()
-def latency_budget(up, img64, rounds):
-    """Our 64->512 (``up``, PIL in and out) and SRVGGNetCompact x4, timed alternately.
+def latency_budget(up, net, img64, rounds):
+    """Our 64->512 (``up``, PIL in and out) against SRVGGNetCompact x4; then the bare float32
+    network ``net`` run as ``Upscaler`` runs bf16 (weights cast once) against bf16 autocast
+    (how it ran before), the two alone.
 
     Timed in separate sections, a burst of load on a shared machine lands on one of the
     two and moves their ratio by 20% or more; alternating call by call and taking the
     median of the per-round ratios puts both under the same conditions."""
     srvgg = SRVGGNetCompact().eval().to(memory_format=torch.channels_last)  # as in the baselines table
     x = torch.rand(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)
-    ours, theirs = [], []
-    for i in range(rounds + 3):  # the first 3 rounds warm up
-        t0 = time.perf_counter()
-        up(img64)
-        t1 = time.perf_counter()
-        srvgg(x)
-        t2 = time.perf_counter()
-        if i >= 3:
-            ours.append(t1 - t0)
-            theirs.append(t2 - t1)
-    ratios = [a / b for a, b in zip(ours, theirs)]
-    quartiles = statistics.quantiles(ratios, n=4)
-    return {"rounds": rounds, "ours_ms": statistics.median(ours) * 1000,
-            "srvgg_ms": statistics.median(theirs) * 1000, "ratio_quartiles": quartiles,
-            "scaled_ms": quartiles[1] * REFERENCE_SRVGG_MS}
+    budget = interleaved({"ours": lambda: up(img64), "srvgg": lambda: srvgg(x)}, rounds)
+    plain = torch.rand(1, 3, 64, 64)  # what Upscaler passes; the autocast variant makes it channels_last itself
+    cast = make_variant("channels_last bf16", net, torch.device("cpu"), plain)
+    autocast = make_variant("channels_last bf16 autocast", net, torch.device("cpu"), plain)
+    precision = interleaved({"cast": lambda: cast(plain), "autocast": lambda: autocast(plain)}, rounds)
+    quartiles = ratio_quartiles(budget, "ours", "srvgg")
+    median_ms = {f"{k}_ms": statistics.median(v) * 1000 for k, v in {**budget, **precision}.items()}
+    return {"rounds": rounds, **median_ms, "ratio_quartiles": quartiles, "scaled_ms": quartiles[1] * REFERENCE_SRVGG_MS,
+            "cast_over_autocast_quartiles": ratio_quartiles(precision, "cast", "autocast")}
 
 
 # ----------------------------------------------------------------------- variants
@@ -281,10 +297,10 @@ def main(argv=None):
     results["baselines"] = base_rows
 
     print("\n## Issue 9's latency budget: 64->512 of a 64x64 image, interleaved with SRVGGNetCompact\n")
-    budget = latency_budget(up, img64, rounds=10 if args.quick else 200)
+    budget = latency_budget(up, nets["64to512"], img64, rounds=10 if args.quick else 200)
     results["budget"] = budget
-    print(f"{budget['rounds']} rounds; each round times one call of each, back to back, and the ratio is "
-          f"taken per round, so machine noise that lasts longer than a round cancels out.\n")
+    print(f"{budget['rounds']} rounds; each round times one call of each, back to back (the order alternates), "
+          f"and the ratio is taken per round, so machine noise that lasts longer than a round cancels out.\n")
     print("| ours ms (median) | SRVGGNetCompact ms (median) | ratio: median (quartiles) | "
           f"scaled to the budget's machine (SRVGGNetCompact {REFERENCE_SRVGG_MS} ms) | budget |")
     print("|---:|---:|---|---:|---:|")
@@ -292,6 +308,10 @@ def main(argv=None):
     print(f"| {budget['ours_ms']:.1f} | {budget['srvgg_ms']:.1f} | {med:.3f} ({q1:.3f}-{q3:.3f}) | "
           f"{budget['scaled_ms']:.1f} ms ({q1 * REFERENCE_SRVGG_MS:.1f}-{q3 * REFERENCE_SRVGG_MS:.1f}) | "
           f"{BUDGET_MS} ms |")
+    q1, med, q3 = budget["cast_over_autocast_quartiles"]
+    print(f"\nThe bare network, the same way ({budget['rounds']} rounds of the two alone): bf16 with its weights "
+          f"cast once, as Upscaler runs it, against bf16 autocast: {budget['cast_ms']:.1f} against "
+          f"{budget['autocast_ms']:.1f} ms, ratio {med:.3f} ({q1:.3f}-{q3:.3f}).")
 
     print("\n## Peak resident memory through the tiled path (fresh process, default variant)\n")
     print("| case | output | RSS after loading, MB | peak RSS, MB |")

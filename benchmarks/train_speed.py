@@ -8,7 +8,9 @@ For each device (cpu, and cuda when present), model (default, seed) and stage (6
 64to512):
 * real loop: ``train_accelerate.main`` on the training photos (decoded once, pairs made on
   the device), steady state as the script measures it (from the end of the first tenth of
-  the steps to the last, minus validation and checkpoint time), read from its summary;
+  the steps to the last, minus validation and checkpoint time), read from its summary.
+  ``--init-weights`` points at the bundled weights, which the 8x stack is built from; the
+  2x stages then continue from theirs, at the same cost per step as a fresh network;
 * bare step: the same network, batch, loss, AdamW and precision on random tensors already
   on the device, timed over as many steps;
 * ratio = real / bare: how much of the hardware the data pipeline leaves to the network
