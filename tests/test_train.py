@@ -18,6 +18,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from upscaler.inference import load_upscaler
+from upscaler.models import FAMILIES
 
 pytestmark = pytest.mark.slow  # subprocesses that train
 SCRIPT = TRAIN_SCRIPT
@@ -44,8 +45,10 @@ def test_accelerate_launch_all_stages_writes_loadable_weights(tiny_dataset, tmp_
     # each 2x stage trained as its part of the 8x layout, and the stack kept that layout
     layout = [json.loads((out / "default" / s / "config.json").read_text()) for s in
               ("64to128", "128to256", "256to512", "64to512")]
-    assert [(c["num_features"], c["num_convs"]) for c in layout[:3]] == [(48, 8), (32, 6), (32, 4)]
-    assert layout[3]["num_features"] == [48, 32, 32] and layout[3]["num_convs"] == [8, 6, 4]
+    shipped = [(a["num_features"], a["num_convs"]) for a in FAMILIES["default"].eight_x.layout()]
+    assert len(set(shipped)) > 1  # the stages differ, so a mix-up would show
+    assert [(c["num_features"], c["num_convs"]) for c in layout[:3]] == shipped
+    assert list(zip(layout[3]["num_features"], layout[3]["num_convs"])) == shipped
     up = load_upscaler("64to512", weights=out)
     assert up(Image.new("RGB", (10, 6))).size == (80, 48)
     # the 8x stack started from the three stages: fine-tuning 3 steps moves it only a little
