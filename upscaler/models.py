@@ -229,11 +229,12 @@ class ResidualUpsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAG
     def forward(self, x):
         # The image itself (the bilinear base, and the sum) stays in x's precision: float32
         # at inference. Only the convolutions run in their weights' dtype, so a copy cast to
-        # bfloat16 (``Upscaler``) adds bf16 detail to a float32 image, exactly as autocast
+        # bfloat16 (``Upscaler``) adds bf16 detail to a float32 image, as autocast
         # does, without autocast re-casting every weight on every call. Training passes
-        # float32 weights under autocast, where the cast below is a no-op.
+        # float32 weights under autocast, where the cast below is a no-op. (The dtype is read
+        # from a bias: a weight trained with branches is recomputed on every read.)
         base = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        detail = self.shuffle(self.body(x.to(self.body[0].weight.dtype)))
+        detail = self.shuffle(self.body(x.to(self.body[0].bias.dtype)))
         return base + detail.to(base.dtype)
 
 
