@@ -55,9 +55,10 @@ Two families, each with a 2x network and an 8x stack of three of them:
   * that left 64->512 at the edge of issue 9's latency budget, and the last stage was
     16/21 of its work, so it went from 4 hidden convs to 2. Alone it lost 0.20 dB held out
     (44.82 against 45.03 dB after 5000 steps), but chained into 64->512 it lost 0.001 dB
-    before fine-tuning (31.737 against 31.738 on the held-out photos), and the fine-tuned
-    8x network scored the same as before (31.787 dB after 3000 steps, as before): at 8x
-    the last stage only sharpens what the first two have made.
+    before fine-tuning (31.737 against 31.738 on the held-out photos), and after the same
+    3000-step fine-tune the 8x network scored what the 4-conv one had (31.787 dB): at 8x
+    the last stage only sharpens what the first two have made. 64->512 of 64x64 now takes
+    about 0.52x SRVGGNetCompact's time (``benchmarks/speed.py``, README "Speed").
 
 Every class describes itself (spandrel-style), and callers read these instead of
 comparing model names: ``factor``, ``size_multiple`` (input sides are padded up to it),
