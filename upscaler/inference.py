@@ -27,11 +27,12 @@ from .weights import load_model
 # by less than 0.05 dB. Without native bf16 it is emulated and slower, so those CPUs stay
 # in fp32.
 #
-# How, also by measurement: the network's weights are cast once, on a copy (autocast
-# would re-cast them on every call: 15-25% of the 64->512 time of a 64x64 image), and the
-# networks keep their image path in float32 (``models.Describes``). Only the weights are
-# made channels_last: oneDNN then runs the convolutions channels_last, while the 3-channel
-# image stays in the default layout, where bilinear interpolation is 3-4x faster.
+# How: the network's weights are cast once, on a copy (autocast re-casts them on every
+# call; cast once, the 64->512 network takes about 0.91 of autocast's time in speed.py's
+# alternating comparison), and the networks keep their image path in float32
+# (``models.Describes``). Only the weights are made channels_last: oneDNN then runs the
+# convolutions channels_last, while the 3-channel image stays in the default layout, where
+# bilinear interpolation was faster in an ad-hoc check on this CPU (no committed benchmark).
 CPU_CHANNELS_LAST = True
 
 
