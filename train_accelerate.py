@@ -73,6 +73,10 @@ def parse_args(argv=None):
     g.add_argument("--arch-args", default=None,
                    help='JSON constructor arguments for the 2x network, e.g. \'{"num_features": 48}\' '
                         "(default: the class's defaults)")
+    g.add_argument("--init-model", default=None,
+                   help="the family whose weights --init-weights holds, when it is not --model: e.g. "
+                        "--model photo --init-model default fine-tunes the clean weights on degraded "
+                        "inputs (the layouts must match)")
     g.add_argument("--init-weights", default=None,
                    help="a weights root (a folder like weights/) to start from. 64to512 loads the three "
                         "2x stages from it (default: --output-dir). A 2x stage given it continues from "
@@ -95,6 +99,11 @@ def parse_args(argv=None):
     g.add_argument("--val-split-size", type=int, default=48, help="images held out when no --val-data-dir")
     g.add_argument("--num-val-images", type=int, default=48)
     g.add_argument("--patch-size", type=int, default=None, help="HR patch (default: per stage)")
+    g.add_argument("--degradations", default=None, choices=list(sr_data.NAMED_DEGRADATIONS),
+                   help="how LR inputs are made: 'none' = clean bicubic pairs, 'photo' = blur, resize "
+                        "method, noise and JPEG (upscaler/degradations.py). Default: the family's "
+                        "(photo for --model photo, none otherwise). Validation inputs get the same, "
+                        "seeded per image")
     g.add_argument("--dataloader-num-workers", type=int, default=0,
                    help="threads that decode the photos, once, into the cache (0 = 1 thread)")
     g.add_argument("--cache-dir", default=None,
@@ -135,6 +144,8 @@ def parse_args(argv=None):
         p.error("--push-to-hub needs --hub-model-id")
     if args.max_steps is not None and args.max_steps < 1:
         p.error("--max-steps must be at least 1")
+    if args.init_model and not args.init_weights:
+        p.error("--init-model needs --init-weights")
     if args.arch_args and args.init_weights and args.stage != STACK_STAGE:
         p.error("--arch-args and --init-weights both set: a 2x stage that continues from weights "
                 "takes its layout from their config.json")
@@ -203,15 +214,31 @@ def build_data(args, stage, accelerator):
             split = ds.train_test_split(test_size=args.val_split_size, seed=1234, shuffle=True)
             ds, val_ds = split["train"], split["test"]
         images = sr_data.DecodedImages.build(ds, args.cache_dir, num_workers=args.dataloader_num_workers)
+    spec = sr_data.NAMED_DEGRADATIONS[degradations_name(args)]
     pairs = sr_data.PairMaker(images, stage, args.patch_size or DEFAULT_PATCH[stage.name],
                               args.train_batch_size, accelerator.device, seed=args.seed,
-                              rank=accelerator.process_index, world=accelerator.num_processes)
+                              rank=accelerator.process_index, world=accelerator.num_processes,
+                              degradations=spec)
     val = []
     for i in range(min(args.num_val_images, len(val_ds))):
         img = sr_data.open_image(val_ds[i]["image"])
         if img is not None:
-            val.append(eval_pair(img, stage))
+            lr, hr = eval_pair(img, stage)
+            if spec is not None:  # the same degraded input for every run and step: seeded by the image
+                lr = degraded_pair(hr, stage.factor, spec, key=i)[0]
+            val.append((lr, hr))
     return pairs, val, images.skipped
+
+
+def degradations_name(args) -> str:
+    return args.degradations or get_family(args.model).degradations
+
+
+def degraded_pair(hr, factor, spec, key):
+    """(degraded LR, HR) PIL images from an HR PIL image, seeded by ``key``."""
+    g = torch.Generator().manual_seed(10_000 + key)
+    lr = sr_data.degrade((to_tensor(hr)[None] * 255).round(), factor, g, spec)
+    return tensor_to_pil(lr / 255), hr
 
 
 class EMA:
@@ -249,11 +276,12 @@ def build_model(args, stage_name):
         if args.init_weights is None:
             # a fresh network: the stage's part of the family's 8x layout, with --arch-args on top
             return family.build(stage_name, **json.loads(args.arch_args or "{}"))
-        return load_model(args.model, stage_name, weights=args.init_weights)[0]
+        return load_model(args.init_model or args.model, stage_name, weights=args.init_weights)[0]
     # The 8x stack starts from the three independently trained 2x stages: with --stage all,
     # the ones this run has just written.
     root = args.output_dir if args.stage == "all" else (args.init_weights or args.output_dir)
-    parts = [load_model(args.model, s, weights=root)[0] for s in TWO_X_STAGES]
+    source = args.model if args.stage == "all" else (args.init_model or args.model)
+    parts = [load_model(source, s, weights=root)[0] for s in TWO_X_STAGES]
     return family.eight_x.from_stages(*parts)
 
 
@@ -261,7 +289,7 @@ def earlier_training(args, stage_name):
     """The ``training`` block of the weights a 2x stage continued from (None for a fresh start)."""
     if args.init_weights is None or stage_name == STACK_STAGE:
         return None
-    config = resolve_weights(args.model, stage_name, weights=args.init_weights)[0] / "config.json"
+    config = resolve_weights(args.init_model or args.model, stage_name, weights=args.init_weights)[0] / "config.json"
     # weights from elsewhere may come without a record (load_model accepts a missing config.json)
     return json.loads(config.read_text()).get("training") if config.is_file() else None
 
@@ -422,11 +450,11 @@ def train_stage(args, accelerator, stage_name):
             "batch_size_per_process": args.train_batch_size,
             "gradient_accumulation_steps": accum, "samples_seen": global_step * samples_per_step,
             "loss": loss_name, "learning_rate": lr, "ema_decay": args.ema_decay, "shipped_weights": shipped,
-            "patch_size": pairs.patch,
+            "patch_size": pairs.patch, "degradations": degradations_name(args),
             "mixed_precision": accelerator.mixed_precision, "wall_seconds_this_run": round(wall, 1),
             "samples_per_second": throughput,
             "skipped_images": skipped, "resumed_from": str(resume) if resume else None,
-            "init_weights": args.init_weights,
+            "init_weights": args.init_weights, "init_model": args.init_model,
             # the record of the weights this run continued from: the whole recipe stays in one file
             "continues": continues,
             "val": metrics,

@@ -24,6 +24,10 @@ Every resize is ``pil_bicubic``: torch's antialiased bicubic run as PIL runs it
 match ``PIL.Image.BICUBIC``, which the evaluation protocol uses (``protocol.py``), to
 about 0.001 dB (``tests/test_data.py``).
 
+With ``degradations`` (the ``photo`` family), the LR input is instead made by
+``degradations.degrade``: blur, the downscale method, noise and JPEG, per sample, on the
+same device. Without it the pairs are exactly the clean bicubic ones above.
+
 Randomness is keyed by (seed, process, step), never drawn from a global generator: a run
 killed and resumed from a checkpoint sees exactly the batches an uninterrupted run would.
 """
@@ -39,6 +43,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .degradations import NAMED as NAMED_DEGRADATIONS
+from .degradations import Degradations, degrade
 from .images import oriented
 from .stages import Stage
 
@@ -173,7 +179,7 @@ class PairMaker:
     """
 
     def __init__(self, images: DecodedImages, stage: Stage, patch: int, batch_size: int, device,
-                 seed=0, rank=0, world=1, min_scale=0.6):
+                 seed=0, rank=0, world=1, min_scale=0.6, degradations: Degradations | None = None):
         if len(images) < batch_size * world:
             raise ValueError(f"{len(images)} readable training images cannot fill one step of "
                              f"{world} process(es) x batch {batch_size}")
@@ -181,6 +187,7 @@ class PairMaker:
         self.f = stage.factor
         self.patch = min(patch, stage.output_size) // self.f * self.f
         self.batch_size, self.seed, self.rank, self.world, self.min_scale = batch_size, seed, rank, world, min_scale
+        self.degradations = degradations
         self.steps_per_epoch = len(images) // (batch_size * world)
 
     def _generator(self, *key) -> torch.Generator:
@@ -207,7 +214,10 @@ class PairMaker:
         hr = torch.where(m[:, 0], hr.flip(3), hr)
         hr = torch.where(m[:, 1], hr.flip(2), hr)
         hr = torch.where(m[:, 2], hr.transpose(2, 3), hr)
-        lr = pil_bicubic(hr, (self.patch // self.f, self.patch // self.f))
+        if self.degradations is None:
+            lr = pil_bicubic(hr, (self.patch // self.f, self.patch // self.f))
+        else:  # its own stream: the crops above are the same with or without degradations
+            lr = degrade(hr, self.f, self._generator("degrade", self.rank, step), self.degradations)
         return lr.div_(255), hr.div_(255)
 
     def _hr_patch(self, photo: np.ndarray, g: torch.Generator, out: int) -> torch.Tensor:

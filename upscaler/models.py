@@ -345,6 +345,7 @@ class Family:
     eight_x: type
     label: str          # how the demo names it
     description: str    # one line: what it is and why it is there
+    degradations: str = "none"  # the training inputs: "none" (clean bicubic) or a name in degradations.NAMED
 
     def architecture(self, stage: "str | Stage") -> type:
         """The class that serves ``stage`` for this family."""
@@ -371,9 +372,16 @@ def register(family: Family) -> Family:
 
 
 DEFAULT_MODEL = register(Family(
-    "default", ResidualUpsampler, ResidualUpsampler8x, "default",
+    "default", ResidualUpsampler, ResidualUpsampler8x, "clean (sharp sources)",
     "Residual pixel-shuffle CNN (173k parameters at 64to128, 60k and 23k in the 8x "
-    "stack's later stages): our recommended model.")).name
+    "stack's later stages), trained on clean bicubic pairs: the sharpest on clean input, "
+    "but it sharpens JPEG blocks and noise too.")).name
+# The same layout as default, so the two can be blended weight by weight (denoise strength).
+PHOTO_MODEL = register(Family(
+    "photo", ResidualUpsampler, ResidualUpsampler8x, "photo (JPEG, noise)",
+    "The default's network, fine-tuned from its weights on inputs with synthetic blur, "
+    "noise and JPEG (upscaler/degradations.py): for real photos and uploads.",
+    degradations="photo")).name
 register(Family(
     "seed", Upsampler, Upsampler8x, "seed reproduction",
     "The reference design, layer for layer, trained with its recipe: kept to show what the "
