@@ -10,16 +10,20 @@ Weights: each network from the Hub repo ``UPSCALER_REPO_ID`` at the pinned revis
 ``UPSCALER_REVISION``; where that fails, the bundled ``weights/``, and the page's "About"
 says which. ``HF_HUB_OFFLINE=1`` skips the network.
 
-API (``gradio_client``), documented in the README:
-  /upscale(image, stage, model="default")        -> ((bilinear, learned), learned file)
-  /upscale_by(image, scale, model="default")     -> ((bilinear, learned), learned file); scale 2, 4 or 8
-  /upscale_batch(images, scale, model="default") -> (zip of the results, a line per image)
-  /compare(image, stage, model="default")        -> bilinear, learned, ground truth, {method: PSNR/SSIM}
+API (``gradio_client``), documented in the README. ``model`` is "default", "photo" or
+"seed"; the API's default stays "default" (the page's is "photo"), so no program's results
+change under it. ``denoise_strength`` (0..1) blends photo with default (photo only).
+  /upscale(image, stage, model="default", denoise_strength=1.0)        -> ((bilinear, learned), learned file)
+  /upscale_by(image, scale, model="default", denoise_strength=1.0)     -> same; scale 2, 4 or 8
+  /upscale_batch(images, scale, model="default", denoise_strength=1.0) -> (zip of the results, a line per image)
+  /compare(image, stage, model="default", condition="clean")           -> bilinear, learned, ground truth, scores
 """
 import atexit
 import functools
+import html
 import logging
 import os
+import re
 import shutil
 import tempfile
 import traceback
@@ -38,7 +42,8 @@ from upscaler.images import (
     oriented,
 )
 from upscaler.inference import DTYPES, Upscaler, pick_device
-from upscaler.models import DEFAULT_MODEL, FAMILIES
+from upscaler.degradations import CONDITIONS
+from upscaler.models import DEFAULT_MODEL, FAMILIES, PHOTO_MODEL, blend_networks
 from upscaler.serving import DEFAULT_X2_STAGE, STAGE_HELP, Pipeline
 from upscaler.stages import STAGES, TWO_X_STAGES
 from upscaler.weights import DEFAULT_REPO_ID, DEFAULT_REVISION, load_serving
@@ -84,16 +89,30 @@ def _output_dir() -> Path:
 
 # ------------------------------------------------------------------ weights, once
 def load_all():
-    """-> ({(model, stage name): Upscaler}, message about where the weights came from)."""
+    """-> ({(model, stage name): Upscaler}, {(model, stage name): float32 net}, message
+    about where the weights came from)."""
     device = pick_device()
     nets, sources, message = load_serving(FAMILIES, STAGES, DEFAULT_REPO_ID, DEFAULT_REVISION)
     upscalers = {key: Upscaler(net, key[1], device=device, dtype=DTYPE, model=key[0], source=sources[key])
                  for key, net in nets.items()}
     log.warning("%s sources: %s", message, sorted(set(sources.values())))
-    return upscalers, f"{message} Device: {device}."
+    return upscalers, nets, f"{message} Device: {device}."
 
 
-UPSCALERS, WEIGHTS_MESSAGE = load_all()
+UPSCALERS, NETS, WEIGHTS_MESSAGE = load_all()
+# The page starts on the photo model (visitors upload JPEGs) where its weights loaded.
+PAGE_MODEL = PHOTO_MODEL if all((PHOTO_MODEL, s) in UPSCALERS for s in STAGES) else DEFAULT_MODEL
+
+
+@functools.lru_cache(maxsize=12)
+def _blend(model: str, stage: str, strength: float) -> Upscaler:
+    """A denoise-strength blend of ``model`` with its clean twin, made once per (stage,
+    strength) and kept: a blend costs a weight copy and a cast, not worth redoing per request."""
+    base = FAMILIES[model].blend_base
+    net = blend_networks(NETS[base, stage], NETS[model, stage], strength)
+    plain = UPSCALERS[model, stage]
+    return Upscaler(net, stage, device=plain.device, dtype=plain.dtype, model=f"{model} (denoise {strength:g})",
+                    source=plain.source)
 
 
 # ------------------------------------------------------------------ argument checks
@@ -104,10 +123,31 @@ def _model(model) -> str:
     return model
 
 
-def _upscalers(model: str, pipeline: Pipeline) -> list:
-    missing = [s for s in pipeline.stages if (model, s) not in UPSCALERS]
+def _strength(model: str, denoise_strength) -> float:
+    """The denoise strength as a number in 0..1, rounded to 0.05 (the blends are cached);
+    1 is the model itself."""
+    try:
+        strength = float(1.0 if denoise_strength is None else denoise_strength)
+    except (TypeError, ValueError):
+        raise gr.Error(f"denoise_strength must be a number from 0 to 1 (got {denoise_strength!r}).") from None
+    if not 0.0 <= strength <= 1.0:
+        raise gr.Error(f"denoise_strength must be from 0 to 1 (got {strength:g}).")
+    if strength < 1.0 and FAMILIES[model].blend_base is None:
+        raise gr.Error(f"denoise_strength applies to the {PHOTO_MODEL} model only (it blends it with the "
+                       f"clean model); leave it at 1 for {model}.")
+    return round(strength * 20) / 20
+
+
+def _upscalers(model: str, pipeline: Pipeline, denoise_strength=1.0) -> list:
+    strength = _strength(model, denoise_strength)
+    needed = [(model, s) for s in pipeline.stages]
+    if strength < 1.0:
+        needed += [(FAMILIES[model].blend_base, s) for s in pipeline.stages]
+    missing = sorted({f"{m}/{s}" for m, s in needed if (m, s) not in UPSCALERS})
     if missing:
-        raise gr.Error(f"The {model} model has no usable weights for {', '.join(missing)} on this server.")
+        raise gr.Error(f"No usable weights for {', '.join(missing)} on this server.")
+    if strength < 1.0:
+        return [_blend(model, s, strength) for s in pipeline.stages]
     return [UPSCALERS[model, s] for s in pipeline.stages]
 
 
@@ -143,33 +183,33 @@ def _guarded(fn):
 
 
 # ------------------------------------------------------------------- API endpoints
-def _run(image, pipeline, model, shrink_to_fit=False, progress=None):
+def _run(image, pipeline, model, shrink_to_fit=False, progress=None, denoise_strength=1.0):
     _need_image(image)
     model = _model(model)
-    return serving.upscale_file(image, pipeline, _upscalers(model, pipeline), model, _output_dir(),
-                                MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, shrink_to_fit=shrink_to_fit,
+    return serving.upscale_file(image, pipeline, _upscalers(model, pipeline, denoise_strength), model,
+                                _output_dir(), MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, shrink_to_fit=shrink_to_fit,
                                 progress=progress), model
 
 
 @gpu
 @_guarded
-def upscale(image, stage="64to128", model=DEFAULT_MODEL):
+def upscale(image, stage="64to128", model=DEFAULT_MODEL, denoise_strength=1.0):
     """Upscale the whole image with one stage: (bilinear, learned) and the learned file."""
-    result, _ = _run(image, Pipeline.for_stage(_stage(stage)), model)
+    result, _ = _run(image, Pipeline.for_stage(_stage(stage)), model, denoise_strength=denoise_strength)
     return (result.bilinear, result.learned), result.download
 
 
 @gpu
 @_guarded
-def upscale_by(image, scale=2, model=DEFAULT_MODEL):
+def upscale_by(image, scale=2, model=DEFAULT_MODEL, denoise_strength=1.0):
     """Upscale the whole image by 2, 4 or 8: (bilinear, learned) and the learned file."""
-    result, _ = _run(image, Pipeline.for_scale(scale), model)
+    result, _ = _run(image, Pipeline.for_scale(scale), model, denoise_strength=denoise_strength)
     return (result.bilinear, result.learned), result.download
 
 
 @gpu
 @_guarded
-def upscale_batch(images, scale=2, model=DEFAULT_MODEL):
+def upscale_batch(images, scale=2, model=DEFAULT_MODEL, denoise_strength=1.0):
     """Upscale several images by 2, 4 or 8: one zip of the results and a line per image
     (a refused image is skipped and its line says why)."""
     paths = [getattr(i, "name", i) for i in (images or [])]
@@ -178,7 +218,7 @@ def upscale_batch(images, scale=2, model=DEFAULT_MODEL):
     if len(paths) > MAX_BATCH:
         raise gr.Error(f"{len(paths)} images: at most {MAX_BATCH} at once.")
     pipeline, model = Pipeline.for_scale(scale), _model(model)
-    ups, done, lines = _upscalers(model, pipeline), [], []
+    ups, done, lines = _upscalers(model, pipeline, denoise_strength), [], []
     for path in paths:
         name = Path(path).name
         try:
@@ -196,13 +236,14 @@ def upscale_batch(images, scale=2, model=DEFAULT_MODEL):
 
 @gpu
 @_guarded
-def compare(image, stage="64to128", model=DEFAULT_MODEL):
+def compare(image, stage="64to128", model=DEFAULT_MODEL, condition="clean"):
     """The reference's figure, live: centre square as ground truth at the stage's output size,
-    downscaled to its input size, upscaled back; bilinear, learned and truth with PSNR/SSIM."""
+    downscaled to its input size (``condition``: "clean", or made to look like a real photo,
+    e.g. "jpeg50"), upscaled back; bilinear, learned and truth with PSNR/SSIM."""
     _need_image(image)
     stage, model = _stage(stage), _model(model)
     up, = _upscalers(model, Pipeline.for_stage(stage))
-    files, scores = serving.compare_image(image, stage, {model: up}, MAX_INPUT_PIXELS, _output_dir())
+    files, scores = serving.compare_image(image, stage, {model: up}, MAX_INPUT_PIXELS, _output_dir(), condition)
     metrics = {name: {"psnr_y_db": round(s["psnr"], 2), "ssim_y": round(s["ssim"], 4)}
                for name, s in scores.items()}
     return files["bilinear"], files[model], files["truth"], metrics
@@ -213,6 +254,13 @@ def compare(image, stage="64to128", model=DEFAULT_MODEL):
 # status line beside the button, where it stays.
 def _scale(label) -> int:
     return int(str(label).rstrip("x"))
+
+
+def _as_text(text: str) -> str:
+    """``text`` for a Markdown component, shown as the characters it has: a file name may
+    carry HTML (``<img src=x onerror=...>.png``) or Markdown (``*cat*.png``)."""
+    escaped = html.escape(str(text), quote=False)
+    return re.sub(r"([\\`*_{}\[\]()#+!|~-])", r"\\\1", escaped)
 
 
 def _status(text, kind="info") -> str:
@@ -266,74 +314,100 @@ def page_scale_changed(image, scale_label):
 
 
 @gpu
-def page_upscale(image, scale_label, model, x2_stage, shrink_to_fit=False, progress=gr.Progress()):
-    """-> slider, download button, status, 1:1 crops (bilinear, learned), the result's files."""
+def page_upscale(image, scale_label, model, x2_stage, denoise=1.0, shrink_to_fit=False, progress=gr.Progress()):
+    """-> slider, download button, status, 1:1 crops (bilinear, learned), where the crops
+    are (on the input), the result's files."""
     empty = (None, gr.update(visible=False))
     try:
         result, model = _guarded(_run)(image, Pipeline.for_scale(_scale(scale_label), x2_stage), model,
-                                       shrink_to_fit, progress=lambda f: progress(f, desc="upscaling"))
+                                       shrink_to_fit, progress=lambda f: progress(f, desc="upscaling"),
+                                       denoise_strength=denoise if FAMILIES[_model(model)].blend_base else 1.0)
     except gr.Error as e:
-        return (*empty, _status(e.message, "error"), None, None, None)
-    files = {"bilinear": result.bilinear, "learned": result.learned}
-    crops = serving.crop_1to1(files, (result.output_size[0] / 2, result.output_size[1] / 2), CROP)
-    label = FAMILIES[model].label
+        return (*empty, _status(e.message, "error"), None, None, None, None)
+    original = oriented(Image.open(image))  # what the visitor sees and clicks on
+    # output pixels per pixel of the image on the page (a shrunk input has fewer)
+    state = {"bilinear": result.bilinear, "learned": result.learned, "input": image,
+             "click_scale": result.output_size[0] / original.width}
+    # the crops start where the photo has the most detail, not on plain fur in the centre
+    centre = serving.detail_centre(original, CROP / state["click_scale"])
+    crop_b, crop_l, where = _crops(state, centre, original)
+    label = FAMILIES[model].label + (f", denoise {denoise:g}" if FAMILIES[model].blend_base and denoise < 1 else "")
     return ((result.bilinear, result.learned),
             gr.update(visible=True, value=result.download, label=f"Download {Path(result.download).name}"),
-            _status(result.summary(label), "ok"), crops["bilinear"], crops["learned"],
-            {**files, "scale": _scale(scale_label)})
+            _status(result.summary(label), "ok"), crop_b, crop_l, where, state)
 
 
-def page_shrink_and_upscale(image, scale_label, model, x2_stage, progress=gr.Progress()):
-    return (*page_upscale(image, scale_label, model, x2_stage, True, progress), gr.update(visible=False))
+def _crops(state, centre, original=None):
+    """The 1:1 crops around ``centre`` (in the page image's pixels) and the locator."""
+    k = state["click_scale"]
+    crops = serving.crop_1to1({n: state[n] for n in ("bilinear", "learned")}, (centre[0] * k, centre[1] * k), CROP)
+    original = original or oriented(Image.open(state["input"]))
+    return crops["bilinear"], crops["learned"], serving.locator(original, centre, CROP / k)
+
+
+def page_shrink_and_upscale(image, scale_label, model, x2_stage, denoise=1.0, progress=gr.Progress()):
+    return (*page_upscale(image, scale_label, model, x2_stage, denoise, True, progress), gr.update(visible=False))
 
 
 def page_pick_crop(state, evt: gr.SelectData):
-    """A click on the input image picks where the 1:1 crops are cut (in output pixels)."""
+    """A click on the input image picks where the 1:1 crops are cut. The click is in the
+    pixels of the image on the page, which may be larger than the one upscaled (shrunk
+    to fit): ``click_scale`` maps it to the result."""
     if not state:
-        return gr.update(), gr.update()
-    x, y = evt.index
-    crops = serving.crop_1to1({k: state[k] for k in ("bilinear", "learned")},
-                              (x * state["scale"], y * state["scale"]), CROP)
-    return crops["bilinear"], crops["learned"]
+        return gr.update(), gr.update(), gr.update()
+    return _crops(state, evt.index)
 
 
-def page_compare(image, stage, model, all_models):
+def page_compare(image, stage, model, all_models, condition="clean"):
     """-> gallery of (file, caption), metrics table, status."""
     try:
         _need_image(image)
         stage = _stage(stage)
         models = [m for m in FAMILIES if (m, stage) in UPSCALERS] if all_models else [_model(model)]
         ups = {m: _upscalers(m, Pipeline.for_stage(stage))[0] for m in models}
-        files, scores = _guarded(serving.compare_image)(image, stage, ups, MAX_INPUT_PIXELS, _output_dir())
+        files, scores = _guarded(serving.compare_image)(image, stage, ups, MAX_INPUT_PIXELS, _output_dir(),
+                                                        condition)
     except gr.Error as e:
         return None, "", _status(e.message, "error")
     st = STAGES[stage]
     labels = {"bilinear": "bilinear", "bicubic": "bicubic", **{m: f"learned: {FAMILIES[m].label}" for m in models}}
-    captions = {"input": f"the small input the network gets ({st.input_size} px)", **labels,
+    looks = "" if condition == "clean" else f", saved as {CONDITION_LABELS[condition]}"
+    captions = {"input": f"the small input the network gets ({st.input_size} px{looks})", **labels,
                 "truth": f"ground truth ({st.output_size} px)"}
     gallery = [(files[k], captions[k]) for k in ("input", "bilinear", "bicubic", *models, "truth")]
     return gallery, serving.metrics_table(scores, labels), _status(
-        f"Compare at {stage}: the centre square of your photo, shrunk to {st.input_size} px and enlarged back.", "ok")
+        f"Compare at {stage}: the centre square of your photo, shrunk to {st.input_size} px{looks} and enlarged "
+        f"back; scored against the clean original.", "ok")
 
 
 @gpu
-def page_batch(files, scale_label, model):
+def page_batch(files, scale_label, model, denoise=1.0):
     try:
-        archive, lines = upscale_batch(files, _scale(scale_label), model)
+        archive, lines = upscale_batch(files, _scale(scale_label), model,
+                                       denoise if FAMILIES[_model(model)].blend_base else 1.0)
     except gr.Error as e:
         return gr.update(visible=False), _status(e.message, "error")
     return (gr.update(visible=True, value=archive, label=f"Download {Path(archive).name}"),
-            _status("Done.", "ok") + "\n\n" + "\n".join(f"- {line}" for line in lines.splitlines()))
+            _status("Done.", "ok") + "\n\n" + "\n".join(f"- {_as_text(line)}" for line in lines.splitlines()))
 
 
 def clear_results():
-    return None, gr.update(visible=False), None, None, None
+    """What the Upscale tab shows when its inputs change: no result of other settings."""
+    return None, gr.update(visible=False), None, None, None, None
+
+
+def page_model_changed(model):
+    """A new model: old results go, and the denoise strength shows for the photo model only."""
+    return (*clear_results(), gr.update(visible=FAMILIES[_model(model)].blend_base is not None))
 
 
 # ---------------------------------------------------------------------------- page
 SCALE_CHOICES = ["2x", "4x", "8x"]
 STAGE_CHOICES = [(s.name, s.name) for s in STAGES.values()]
 MODEL_CHOICES = [(f.label, name) for name, f in FAMILIES.items()]
+CONDITION_LABELS = {"clean": "clean (a sharp shrink)", "jpeg90": "JPEG quality 90", "jpeg75": "JPEG quality 75",
+                    "jpeg50": "JPEG quality 50", "jpeg30": "JPEG quality 30",
+                    "noise10+jpeg75": "noise, then JPEG 75", "blur1+jpeg75": "blur, then JPEG 75"}
 CSS = """
 #upscale-slider { position: relative; }
 #upscale-slider::before, #upscale-slider::after {
@@ -343,7 +417,18 @@ CSS = """
 #upscale-slider::after { content: "learned ▶"; right: 8px; }
 #crop-bilinear img, #crop-learned img { object-fit: none !important; image-rendering: pixelated; }
 #status { min-height: 2.5em; }
-@media (max-width: 640px) { #intro p { display: none; } }
+/* Compare: every picture with its whole caption under it; no inner scroll box that cuts
+   off the second row; 4 across on a desktop, 2 on a phone */
+#cmp-gallery .grid-wrap, #cmp-gallery .gallery-container { max-height: none !important; height: auto !important;
+  overflow: visible !important; }
+#cmp-gallery .grid-container { grid-template-columns: repeat(4, minmax(0, 1fr)) !important;
+  grid-auto-rows: auto !important; }
+@media (max-width: 640px) { #cmp-gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; } }
+#cmp-gallery .thumbnail-lg { display: flex !important; flex-direction: column !important; height: auto !important;
+  aspect-ratio: auto !important; }
+#cmp-gallery .thumbnail-lg > img { height: auto !important; aspect-ratio: 1 / 1; }
+#cmp-gallery .caption-label { position: static !important; white-space: normal !important; overflow: visible !important;
+  text-overflow: clip !important; max-width: 100% !important; transform: none !important; opacity: 1 !important; }
 """
 
 
@@ -384,20 +469,26 @@ def build_demo():
                     image = CheckedImage(label="your image (click it to choose the 1:1 detail)", type="filepath",
                                          image_mode=None, sources=["upload", "clipboard"], height=240,
                                          elem_id="input-image")
+                    if examples:  # right under the upload, on the first screen of a desktop or a phone
+                        gr.Examples(examples, inputs=[image], label="or try an example (JPEGs of cats never trained on)",
+                                    elem_id="examples")
                     scale = gr.Radio(SCALE_CHOICES, value="2x", label="enlarge by", elem_id="scale")
                     go = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
                     shrink = gr.Button("Shrink to fit and upscale", visible=False, elem_id="shrink-button")
                     status = gr.Markdown(_status("Upload an image, choose a scale, press Upscale."),
                                          elem_id="status")
-                    model = gr.Radio(MODEL_CHOICES, value=DEFAULT_MODEL, label="model", elem_id="model",
+                    model = gr.Radio(MODEL_CHOICES, value=PAGE_MODEL, label="model", elem_id="model",
                                      info=" ".join(f"{f.label}: {f.description}" for f in FAMILIES.values()))
+                    denoise = gr.Slider(0, 1, value=1.0, step=0.05, label="denoise strength", elem_id="denoise",
+                                        visible=FAMILIES[PAGE_MODEL].blend_base is not None,
+                                        info="1: the photo model, which removes JPEG blocks and noise. Lower keeps "
+                                             "more fine texture (and more noise): a blend of its weights with the "
+                                             "clean model's, as Real-ESRGAN's denoise strength.")
                     with gr.Accordion("advanced: the network behind 2x", open=False):
                         x2_stage = gr.Radio([(f"{n}: {STAGE_HELP[n]}", n) for n in TWO_X_STAGES],
                                             value=DEFAULT_X2_STAGE, show_label=False, elem_id="x2-stage")
                         gr.Markdown("4x chains 64to128 and 128to256; 8x is the fine-tuned 8x network. "
                                     "The default 2x network is the one that scores best (README, Quality).")
-                    if examples:
-                        gr.Examples(examples, inputs=[image], label="examples (cats never trained on)")
                 with gr.Column(scale=3):
                     slider = gr.ImageSlider(label="bilinear | learned", type="filepath", format="png",
                                             max_height=1000, buttons=["fullscreen"], elem_id="upscale-slider")
@@ -408,16 +499,22 @@ def build_demo():
                                                  interactive=False, elem_id="crop-bilinear")
                         crop_learned = gr.Image(label="learned, 1:1", type="pil", format="png", height=CROP + 40,
                                                 interactive=False, elem_id="crop-learned")
+                        crop_where = gr.Image(label="where (click your image to move)",
+                                              type="pil", format="png", height=CROP + 40, interactive=False,
+                                              elem_id="crop-where")
                     download = gr.DownloadButton("Download", visible=False, elem_id="download")
         with gr.Tab("Compare"):
             gr.Markdown("How well does each method restore detail? The centre of your photo is shrunk to the "
                         "network's training size, enlarged back by each method, and scored against the original.")
             with gr.Row():
                 cmp_stage = gr.Radio(STAGE_CHOICES, value="64to128", label="stage", elem_id="cmp-stage")
+                cmp_condition = gr.Dropdown([(v, k) for k, v in CONDITION_LABELS.items()], value="clean",
+                                            label="make the small input look like a real photo",
+                                            elem_id="cmp-condition")
                 cmp_all = gr.Checkbox(label="compare all models", value=True, elem_id="cmp-all")
                 go_cmp = gr.Button("Compare", variant="primary", elem_id="compare-button")
             cmp_status = gr.Markdown("", elem_id="cmp-status")
-            cmp_gallery = gr.Gallery(label="input, bilinear, bicubic, learned, truth", columns=3, height="auto",
+            cmp_gallery = gr.Gallery(label="input, bilinear, bicubic, learned, truth", columns=4, height="auto",
                                      object_fit="contain", elem_id="cmp-gallery")
             cmp_table = gr.Markdown("", elem_id="cmp-metrics")
         with gr.Tab("Batch"):
@@ -435,19 +532,26 @@ def build_demo():
         image.upload(page_check_upload, [image, scale], [image, status, shrink], preprocess=False,
                      api_visibility="private")
         # a result on screen always belongs to the inputs beside it
-        results = [slider, download, crop_bilinear, crop_learned, result_files]
+        results = [slider, download, crop_bilinear, crop_learned, crop_where, result_files]
         image.change(page_image_changed, [image, scale], [*results, status, shrink], preprocess=False,
                      api_visibility="private")
-        model.change(clear_results, None, results, api_visibility="private")
+        model.change(page_model_changed, model, [*results, denoise], api_visibility="private")
         scale.change(page_scale_changed, [image, scale], [status, shrink], api_visibility="private")
-        up_outputs = [slider, download, status, crop_bilinear, crop_learned, result_files]
-        go.click(page_upscale, [image, scale, model, x2_stage], up_outputs, **page)
-        shrink.click(page_shrink_and_upscale, [image, scale, model, x2_stage], [*up_outputs, shrink], **page)
-        image.select(page_pick_crop, [result_files], [crop_bilinear, crop_learned], api_visibility="private")
-        go_cmp.click(page_compare, [image, cmp_stage, model, cmp_all], [cmp_gallery, cmp_table, cmp_status], **page)
-        for control in (image, cmp_stage, model):
+        for control in (scale, x2_stage, denoise):  # a result made with other settings is not shown as this one
+            control.change(clear_results, None, results, api_visibility="private")
+        up_outputs = [slider, download, status, crop_bilinear, crop_learned, crop_where, result_files]
+        go.click(page_upscale, [image, scale, model, x2_stage, denoise], up_outputs, **page)
+        shrink.click(page_shrink_and_upscale, [image, scale, model, x2_stage, denoise], [*up_outputs, shrink],
+                     **page)
+        # a click on the input moves the crops, and brings them into view (they sit below the result)
+        image.select(page_pick_crop, [result_files], [crop_bilinear, crop_learned, crop_where],
+                     api_visibility="private").then(
+            None, js="() => document.querySelector('#crop-learned')?.scrollIntoView({block: 'nearest'})")
+        go_cmp.click(page_compare, [image, cmp_stage, model, cmp_all, cmp_condition],
+                     [cmp_gallery, cmp_table, cmp_status], **page)
+        for control in (image, cmp_stage, model, cmp_condition):
             control.change(lambda: (None, "", ""), None, [cmp_gallery, cmp_table, cmp_status], api_visibility="private")
-        go_batch.click(page_batch, [batch_files, batch_scale, model], [batch_zip, batch_status], **page)
+        go_batch.click(page_batch, [batch_files, batch_scale, model, denoise], [batch_zip, batch_status], **page)
 
         # The API: one hidden set of inputs and outputs, typed so gradio_client sends files.
         with gr.Row(visible=False):
@@ -455,6 +559,8 @@ def build_demo():
             api_stage = gr.Radio(list(STAGES), value="64to128")
             api_scale = gr.Radio([2, 4, 8], value=2)
             api_model = gr.Radio(list(FAMILIES), value=DEFAULT_MODEL)
+            api_strength = gr.Number(value=1.0, minimum=0, maximum=1)
+            api_condition = gr.Radio(list(CONDITIONS), value="clean")
             api_images = gr.File(file_count="multiple")
             api_pair = gr.ImageSlider(type="filepath", format="png")
             api_file = gr.File()
@@ -463,13 +569,14 @@ def build_demo():
             api_text = gr.Textbox()
             api_button = gr.Button()
         api = dict(concurrency_id="model")
-        api_button.click(upscale, [api_image, api_stage, api_model], [api_pair, api_file], api_name="upscale", **api)
-        api_button.click(upscale_by, [api_image, api_scale, api_model], [api_pair, api_file], api_name="upscale_by",
-                         **api)
-        api_button.click(upscale_batch, [api_images, api_scale, api_model], [api_file, api_text],
+        api_button.click(upscale, [api_image, api_stage, api_model, api_strength], [api_pair, api_file],
+                         api_name="upscale", **api)
+        api_button.click(upscale_by, [api_image, api_scale, api_model, api_strength], [api_pair, api_file],
+                         api_name="upscale_by", **api)
+        api_button.click(upscale_batch, [api_images, api_scale, api_model, api_strength], [api_file, api_text],
                          api_name="upscale_batch", **api)
-        api_button.click(compare, [api_image, api_stage, api_model], [*api_truth, api_metrics], api_name="compare",
-                         **api)
+        api_button.click(compare, [api_image, api_stage, api_model, api_condition], [*api_truth, api_metrics],
+                         api_name="compare", **api)
     # One concurrency group: UPSCALER_CONCURRENCY bounds the jobs of every button and
     # endpoint together (and so the server's memory).
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_QUEUE)

@@ -142,15 +142,15 @@ def test_the_page_checks_on_upload_and_offers_to_shrink(app, tmp_path, monkeypat
 
 def test_a_new_image_clears_old_results_and_gives_size_advice(app):
     *cleared, status, shrink = app.page_image_changed({"path": EXAMPLE}, "4x")
-    assert cleared == [None, cleared[1], None, None, None] and cleared[1]["visible"] is False
+    assert cleared == [None, cleared[1], None, None, None, None] and cleared[1]["visible"] is False
     assert "335x359 in; 4x makes 1340x1436" in status
     *_, status, _ = app.page_image_changed(None, "4x")
     assert status == {"__type__": "update"}  # an emptied input leaves the status line alone
 
 
 def test_the_page_states_facts_and_errors_in_its_status_line(app):
-    slider, download, status, crop_b, crop_l, files = app.page_upscale(EXAMPLE, "2x", "default", "64to128",
-                                                                       progress=no_progress)
+    slider, download, status, crop_b, crop_l, where, files = app.page_upscale(EXAMPLE, "2x", "default", "64to128",
+                                                                              progress=no_progress)
     assert "335x359 -> 670x718" in status and "network" in status and "total" in status and "cpu" in status
     assert download["label"] == "Download cat.4093-x2-default.png"
     assert crop_b.size == crop_l.size == (app.CROP, app.CROP)  # 1:1 crops, same window
@@ -158,23 +158,100 @@ def test_the_page_states_facts_and_errors_in_its_status_line(app):
     assert slider is None and "Upload an image" in status and status.startswith("**Problem:**")
 
 
+class Click:  # what Gradio passes for a click on the input image: (x, y) in its pixels
+    def __init__(self, x, y):
+        self.index = (x, y)
+
+
 def test_clicking_the_input_moves_the_1to1_crop(app):
     *_, files = app.page_upscale(EXAMPLE, "4x", "default", "64to128", progress=no_progress)
-
-    class Click:  # what Gradio passes for a click on the input image: (x, y) in its pixels
-        index = (10, 12)
-
-    crop_b, crop_l = app.page_pick_crop(files, Click())
+    crop_b, crop_l, where = app.page_pick_crop(files, Click(10, 12))
     learned = Image.open(files["learned"])
     want = learned.crop((0, 0, app.CROP, app.CROP))  # near the corner: the window is clipped to the image
     assert np.array_equal(np.asarray(crop_l), np.asarray(want))
+    # the locator is the input with a red frame at the clicked spot (top left), not elsewhere
+    a = np.asarray(where.convert("RGB")).astype(int)
+    red = (a[..., 0] > 200) & (a[..., 1] < 60) & (a[..., 2] < 60)
+    ys, xs = np.nonzero(red)
+    assert red.sum() > 20 and xs.max() < where.width / 2 and ys.max() < where.height / 2
+
+
+def test_the_crops_start_where_the_detail_is(app, tmp_path):
+    # a flat gray photo with one patch of fine checkerboard far from the centre
+    a = np.full((300, 400, 3), 128, np.uint8)
+    a[220:280, 20:80] = (np.indices((60, 60)).sum(0) % 2 * 255)[..., None]
+    path = tmp_path / "flat.png"
+    Image.fromarray(a).save(path)
+    *_, where, files = app.page_upscale(str(path), "2x", "default", "64to128", progress=no_progress)
+    w = np.asarray(where.convert("RGB")).astype(int)
+    ys, xs = np.nonzero((w[..., 0] > 200) & (w[..., 1] < 60) & (w[..., 2] < 60))
+    sx = where.width / 400  # the locator is a thumbnail
+    assert abs(xs.mean() / sx - 50) < 40 and abs(ys.mean() / sx - 250) < 40, (xs.mean() / sx, ys.mean() / sx)
+
+
+def test_after_shrink_to_fit_a_click_maps_to_the_same_spot(app, tmp_path, monkeypatch):
+    # 600x400 at 8x is over a 2-megapixel limit: shrunk to fit; a click on the page's
+    # (unshrunk) image must land on the same place of the result
+    monkeypatch.setattr(app, "MAX_OUTPUT_PIXELS", 2_000_000)
+    a = np.zeros((400, 600, 3), np.uint8)
+    a[:, 300:] = 255  # black left half, white right half
+    path = tmp_path / "halves.png"
+    Image.fromarray(a).save(path)
+    *_, status, crop_b, crop_l, where, files, shrink = app.page_shrink_and_upscale(
+        str(path), "8x", "default", "64to128", progress=no_progress)
+    assert "shrunk" in status
+    _, crop_l, _ = app.page_pick_crop(files, Click(450, 200))  # well inside the white half
+    assert np.asarray(crop_l.convert("L")).mean() > 240
+    _, crop_l, _ = app.page_pick_crop(files, Click(150, 200))  # well inside the black half
+    assert np.asarray(crop_l.convert("L")).mean() < 15
+
+
+def test_settings_changes_clear_the_result_on_screen(app):
+    # the scale, the 2x network and the denoise strength each clear results (wired to clear_results)
+    cleared = app.clear_results()
+    assert cleared[0] is None and cleared[1]["visible"] is False and all(c is None for c in cleared[2:])
+    *cleared, denoise = app.page_model_changed("seed")
+    assert denoise["visible"] is False and cleared == list(app.clear_results())
+    assert app.page_model_changed("photo")[-1]["visible"] is True
+    config = app.demo.get_config_file()
+    ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    clear_fn = [d for d in config["dependencies"] if d.get("targets") and any(
+        ids.get(t[0]) in ("scale", "x2-stage", "denoise") for t in d["targets"])]
+    cleared_by = {ids.get(t[0]) for d in clear_fn for t in d["targets"] if len(d["outputs"]) == 6}
+    assert {"scale", "x2-stage", "denoise"} <= cleared_by, cleared_by
+
+
+def test_the_page_starts_on_the_photo_model_and_the_api_on_default(app):
+    assert app.PAGE_MODEL == "photo"
+    import inspect
+
+    for fn in (app.upscale, app.upscale_by, app.upscale_batch, app.compare):
+        assert inspect.signature(fn).parameters["model"].default == "default"
+
+
+def test_denoise_strength_blends_photo_with_default(app):
+    outs = {}
+    for model, strength in (("default", 1.0), ("photo", 1.0), ("photo", 0.0), ("photo", 0.5)):
+        (_, learned), _ = app.upscale_by(EXAMPLE, 2, model, strength)
+        outs[model, strength] = np.asarray(Image.open(learned)).astype(int)
+    # strength 0 is the clean model; 1 the photo model; 0.5 in between
+    assert np.abs(outs["photo", 0.0] - outs["default", 1.0]).max() <= 1
+    d_ends = np.abs(outs["photo", 1.0] - outs["default", 1.0]).mean()
+    d_mid = np.abs(outs["photo", 0.5] - outs["default", 1.0]).mean()
+    assert 0.2 * d_ends < d_mid < 0.8 * d_ends, (d_mid, d_ends)
+    assert app._blend.cache_info().currsize >= 1  # the blend is kept for the next request
+    with pytest.raises(app.gr.Error, match="photo model only"):
+        app.upscale_by(EXAMPLE, 2, "default", 0.5)
+    with pytest.raises(app.gr.Error, match="from 0 to 1"):
+        app.upscale_by(EXAMPLE, 2, "photo", 1.5)
 
 
 def test_compare_page_shows_every_image_and_a_table(app):
     gallery, table, status = app.page_compare(EXAMPLE, "64to128", "default", True)
     captions = [c for _, c in gallery]
     assert captions[0].startswith("the small input") and captions[-1].startswith("ground truth")
-    assert "bicubic" in captions and "learned: default" in captions and "learned: seed reproduction" in captions
+    assert "bicubic" in captions and "learned: seed reproduction" in captions
+    assert "learned: clean (sharp sources)" in captions and "learned: photo (JPEG, noise)" in captions
     assert "PSNR, dB (higher is better)" in table and table.count("**") == 4  # best PSNR and SSIM marked
 
 
@@ -237,10 +314,11 @@ def test_client_compare_and_parameter_names(live, tmp_path):
     url, _ = live
     client = Client(url, verbose=False)
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert [p["parameter_name"] for p in api["/upscale"]["parameters"]] == ["image", "stage", "model"]
-    assert [p["parameter_name"] for p in api["/compare"]["parameters"]] == ["image", "stage", "model"]
-    assert [p["parameter_name"] for p in api["/upscale_by"]["parameters"]] == ["image", "scale", "model"]
-    assert [p["parameter_name"] for p in api["/upscale_batch"]["parameters"]] == ["images", "scale", "model"]
+    names = {e: [p["parameter_name"] for p in api[e]["parameters"]] for e in api}
+    assert names["/upscale"] == ["image", "stage", "model", "denoise_strength"]
+    assert names["/compare"] == ["image", "stage", "model", "condition"]
+    assert names["/upscale_by"] == ["image", "scale", "model", "denoise_strength"]
+    assert names["/upscale_batch"] == ["images", "scale", "model", "denoise_strength"]
     assert set(api) == {"/upscale", "/upscale_by", "/upscale_batch", "/compare"}  # the page's events are private
     rgba = tmp_path / "rgba.png"
     Image.new("RGBA", (40, 30), (200, 10, 10, 128)).save(rgba)
@@ -337,3 +415,36 @@ def test_readme_client_examples(live, tmp_path):
     with zipfile.ZipFile(scope["archive"]) as z:
         assert sorted(z.namelist()) == ["cat.4018-x2-default.png", "cat.4093-x2-default.png"]
     assert set(scope["metrics"]) == {"bilinear", "bicubic", "seed"}
+
+
+def test_a_batch_keeps_two_files_of_the_same_name(app, tmp_path):
+    # cat.png from two folders: two results in the zip, neither overwriting the other
+    paths = []
+    for folder, colour in (("a", (200, 30, 30)), ("b", (30, 30, 200))):
+        (tmp_path / folder).mkdir()
+        Image.new("RGB", (40, 30), colour).save(tmp_path / folder / "cat.png")
+        paths.append(str(tmp_path / folder / "cat.png"))
+    archive, lines = app.upscale_batch(paths, 2, "default")
+    with zipfile.ZipFile(archive) as z:
+        names = z.namelist()
+        assert len(names) == 2 and len(set(n.lower() for n in names)) == 2, names
+        reds = sorted(np.asarray(Image.open(z.open(n)))[..., 0].mean() for n in names)
+    assert reds[0] < 60 and reds[1] > 150  # both images, not one twice
+    assert lines.count("cat.png") == 2
+
+
+def test_compare_can_make_the_input_look_like_a_jpeg(app):
+    clean = app.compare(EXAMPLE, "64to128", "default", "clean")
+    jpeg = app.compare(EXAMPLE, "64to128", "default", "jpeg30")
+    assert jpeg[3]["bicubic"]["psnr_y_db"] < clean[3]["bicubic"]["psnr_y_db"] - 0.5  # a harsher input
+    assert Image.open(jpeg[2]).tobytes() == Image.open(clean[2]).tobytes()  # the same clean truth
+    with pytest.raises(app.gr.Error, match="unknown input condition"):
+        app.compare(EXAMPLE, "64to128", "default", "jpeg12")
+
+
+def test_names_in_the_batch_report_are_text_not_markup(app):
+    # a name that reaches the page with its markup (Gradio's upload strips < and >, the API
+    # may not) is escaped for the Markdown component, so it shows as the characters it has
+    text = app._as_text("<img src=x onerror=alert(1)>.png: skipped, *not* an [image](x)")
+    assert "<" not in text and ">" not in text.replace("&gt;", "")
+    assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in text and "\\*not\\*" in text and "\\[image\\]" in text

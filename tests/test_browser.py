@@ -64,6 +64,11 @@ def test_upscale_4x_with_labels_1to1_detail_and_facts(page):
     page.wait_for_function(RENDERED, arg="#input-image", timeout=30_000)
     page.wait_for_function(STATUS_HAS, arg="335x359 in", timeout=30_000)  # checked on upload
     shot(page, "1-uploaded")
+    # the page starts on the photo model, with its denoise strength
+    assert page.locator("#model input[value=photo]").is_checked()
+    strength = page.locator("#denoise input[type=number]")
+    strength.fill("0.5")
+    strength.press("Enter")
     page.locator("#scale").get_by_text("4x").click()
     page.wait_for_function(STATUS_HAS, arg="1340x1436", timeout=30_000)
     page.locator("#upscale-button").click()
@@ -86,14 +91,30 @@ def test_upscale_4x_with_labels_1to1_detail_and_facts(page):
         assert natural == 256 and fit == "none", (sel, natural, fit)
     status = page.locator("#status").inner_text()
     assert "335x359 -> 1340x1436" in status and "network" in status and "total" in status
-    assert "cat.4093-x4-default.png" in page.locator("#download").inner_text()
+    assert "photo (JPEG, noise), denoise 0.5" in status
+    assert "cat.4093-x4-photo.png" in page.locator("#download").inner_text()
+    # where the crops come from is shown on a thumbnail of the input
+    page.wait_for_function(RENDERED, arg="#crop-where", timeout=30_000)
     shot(page, "2-upscaled-4x")
-    # a click on the input picks the 1:1 window
+    # a click on the input picks the 1:1 window, and the crops come into view
     before = page.eval_on_selector("#crop-learned img", "e => e.src")
+    where = page.eval_on_selector("#crop-where img", "e => e.src")
     page.locator("#input-image img").first.click(position={"x": 20, "y": 20})
     page.wait_for_function("(s) => document.querySelector('#crop-learned img').src !== s", arg=before,
                            timeout=30_000)
+    page.wait_for_function("(s) => document.querySelector('#crop-where img').src !== s", arg=where, timeout=30_000)
+    page.wait_for_timeout(500)
+    box = page.locator("#crop-learned").bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 1000, box  # in the viewport
     shot(page, "3-detail-moved")
+    # another scale: the 4x result is not left on screen as if it were the 2x one
+    page.locator("#scale").get_by_text("2x").click()
+    page.wait_for_function("() => !document.querySelector('#download') || "
+                           "document.querySelector('#download').offsetParent === null", timeout=30_000)
+    assert page.locator("#upscale-slider img").count() == 0
+    # the examples are on the first screen of a desktop too
+    box = page.locator("#examples").bounding_box()
+    assert box["y"] + box["height"] <= 1000, box
     # the weights notice lives in "About", not above the fold
     page.locator("#about").get_by_text("About").click()
     assert "bundled weights" in page.locator("#weights-status").inner_text()
@@ -129,6 +150,31 @@ def test_a_bad_file_is_refused_on_upload_in_the_status_line(page, tmp_path):
     page.wait_for_function(STATUS_HAS, arg="335x359 in", timeout=30_000)
 
 
+def test_a_file_name_with_html_is_shown_as_text(page, tmp_path):
+    # a name carrying markup is shown as the characters it has, never run or rendered
+    name = "<img src=x onerror=alert(1)>.png"
+    hostile = tmp_path / name
+    Image.open(EXAMPLE).crop((0, 0, 60, 50)).save(hostile, format="PNG")
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    upload(page, str(hostile))
+    page.wait_for_function(STATUS_HAS, arg="60x50 in", timeout=30_000)
+    page.locator("#upscale-button").click()
+    page.wait_for_function(STATUS_HAS, arg="Done", timeout=120_000)
+    label = page.locator("#download").inner_text()
+    assert "img src=x" not in label or "<img" in label  # whatever is named, it is text
+    page.get_by_role("tab", name="Batch").click()
+    page.locator("#batch-files input[type=file]").set_input_files([str(hostile)])
+    page.locator("#batch-button").click()
+    page.locator("#batch-zip").wait_for(state="visible", timeout=120_000)
+    report = page.locator("#batch-status").inner_text()
+    # Gradio's upload drops < and > from file names; what is left is shown as text
+    assert "img src=x onerror=alert(1)" in report and "60x50 -> 120x100" in report, report
+    page.wait_for_timeout(1000)
+    assert dialogs == [] and page.locator("img[src=x]").count() == 0
+    shot(page, "10-html-file-name")
+
+
 def test_batch_of_three_downloads_one_zip(page, tmp_path):
     page.get_by_role("tab", name="Batch").click()
     files = [str(p) for p in sorted((ROOT / "examples").glob("*.jpg"))]
@@ -143,7 +189,7 @@ def test_batch_of_three_downloads_one_zip(page, tmp_path):
     path = tmp_path / "batch.zip"
     info.value.save_as(path)
     with zipfile.ZipFile(path) as z:
-        assert sorted(z.namelist()) == sorted(f"{Path(f).stem}-x2-default.png" for f in files)
+        assert sorted(z.namelist()) == sorted(f"{Path(f).stem}-x2-photo.png" for f in files)
 
 
 def test_compare_shows_the_input_every_method_and_a_table(page):
@@ -154,8 +200,20 @@ def test_compare_shows_the_input_every_method_and_a_table(page):
     page.wait_for_function("() => document.querySelector('#cmp-metrics').innerText.includes('higher is better')",
                            timeout=120_000)
     page.wait_for_function(RENDERED, arg="#cmp-gallery", timeout=60_000)
-    assert page.locator("#cmp-gallery img").count() >= 6  # input, bilinear, bicubic, 2 models, truth
+    assert page.locator("#cmp-gallery img").count() >= 7  # input, bilinear, bicubic, 3 models, truth
+    # every picture and caption is whole: none cut off by the gallery's box
+    gallery = page.locator("#cmp-gallery").bounding_box()
+    for i in range(page.locator("#cmp-gallery img").count()):
+        b = page.locator("#cmp-gallery img").nth(i).bounding_box()
+        assert b["y"] + b["height"] <= gallery["y"] + gallery["height"] + 1, (i, b, gallery)
     shot(page, "8-compare")
+    # a JPEG-looking input, for the photo model to show what it is for
+    page.locator("#cmp-condition").click()
+    page.get_by_role("option", name="JPEG quality 50").click()
+    page.locator("#compare-button").click()
+    page.wait_for_function("() => document.querySelector('#cmp-status').innerText.includes('JPEG quality 50')",
+                           timeout=120_000)
+    shot(page, "8b-compare-jpeg50")
 
 
 def test_phone_first_screen_has_upload_scale_and_button(browser):
@@ -163,7 +221,7 @@ def test_phone_first_screen_has_upload_scale_and_button(browser):
     page = b.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page.goto(url, wait_until="load")
     page.locator("#upscale-button").wait_for(state="visible", timeout=60_000)
-    for sel in ("#input-image", "#scale", "#upscale-button"):
+    for sel in ("#input-image", "#examples", "#scale", "#upscale-button"):
         box = page.locator(sel).bounding_box()
         assert box and box["y"] + box["height"] <= 844, (sel, box)
     shot(page, "9-phone")

@@ -25,4 +25,4 @@ def test_upload_list_is_exact(tiny_weights):
     paths = files_to_upload(tiny_weights)
     assert not any(p.startswith("checkpoints") for p in paths)
     assert "default/64to512/model.safetensors" in paths and "seed/64to128/config.json" in paths
-    assert len([p for p in paths if p.endswith("model.safetensors")]) == 8
+    assert len([p for p in paths if p.endswith("model.safetensors")]) == 4 * len(FAMILIES)

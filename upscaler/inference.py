@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .images import oriented
-from .models import DEFAULT_MODEL, from_model_range, to_model_range
+from .models import DEFAULT_MODEL, FAMILIES, blend_networks, from_model_range, get_family, to_model_range
 from .stages import get_stage
 from .weights import load_model
 
@@ -247,23 +247,35 @@ def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=16)
-def _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemble, tile):
+def _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemble, tile, denoise_strength):
     net, source = load_model(model, stage, weights, repo_id, revision)
+    label = model
+    if denoise_strength is not None:
+        base = get_family(model).blend_base
+        if base is None:
+            raise ValueError(f"denoise_strength needs a model that has a clean twin to blend with "
+                             f"({', '.join(n for n, f in FAMILIES.items() if f.blend_base)}), not {model!r}")
+        net = blend_networks(load_model(base, stage, weights, repo_id, revision)[0], net, denoise_strength)
+        label = f"{model} (denoise {denoise_strength:g})"
     return Upscaler(net, stage, device=device, dtype=dtype, self_ensemble=self_ensemble, tile=tile,
-                    model=model, source=source)
+                    model=label, source=source)
 
 
 def load_upscaler(stage, model: str = DEFAULT_MODEL, weights=None, repo_id=None, revision=None,
-                  device=None, dtype=None, self_ensemble: bool = False, tile=None) -> Upscaler:
+                  device=None, dtype=None, self_ensemble: bool = False, tile=None,
+                  denoise_strength: float | None = None) -> Upscaler:
     """The public entry point: a callable ``PIL.Image -> PIL.Image`` for one stage.
 
     stage: "64to128", "128to256", "256to512" (x2) or "64to512" (x8), or a Stage.
     model: a family of ``upscaler.models.FAMILIES``.
     weights: a local folder in the weights layout; repo_id/revision: a Hub model repo;
     neither: the bundled ``weights/``. Loaded once per argument set and cached.
+    denoise_strength: for ``model="photo"``, 0..1: a blend of its weights with the clean
+    ``default`` ones (``models.blend_networks``); None is the photo network itself (= 1).
     """
     stage = get_stage(stage)
     weights = os.fspath(weights) if weights is not None else None
     dtype = str(dtype).replace("torch.", "") if dtype is not None else None
     device = str(device) if device is not None else None
-    return _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemble, tile)
+    strength = None if denoise_strength is None else round(float(denoise_strength), 3)
+    return _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemble, tile, strength)

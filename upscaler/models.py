@@ -73,6 +73,7 @@ one ``register`` line.
 All of them save and load through ``PyTorchModelHubMixin``: ``config.json`` holds the
 constructor's arguments, ``model.safetensors`` the weights.
 """
+import copy
 import dataclasses
 import inspect
 
@@ -346,6 +347,7 @@ class Family:
     label: str          # how the demo names it
     description: str    # one line: what it is and why it is there
     degradations: str = "none"  # the training inputs: "none" (clean bicubic) or a name in degradations.NAMED
+    blend_base: str | None = None  # a family of the same layout that ``denoise_strength`` 0 means
 
     def architecture(self, stage: "str | Stage") -> type:
         """The class that serves ``stage`` for this family."""
@@ -381,7 +383,7 @@ PHOTO_MODEL = register(Family(
     "photo", ResidualUpsampler, ResidualUpsampler8x, "photo (JPEG, noise)",
     "The default's network, fine-tuned from its weights on inputs with synthetic blur, "
     "noise and JPEG (upscaler/degradations.py): for real photos and uploads.",
-    degradations="photo")).name
+    degradations="photo", blend_base="default")).name
 register(Family(
     "seed", Upsampler, Upsampler8x, "seed reproduction",
     "The reference design, layer for layer, trained with its recipe: kept to show what the "
@@ -398,6 +400,24 @@ def get_family(model: str) -> Family:
 def model_class(model: str, stage) -> type:
     """The class that serves ``stage`` ("64to128" ... "64to512", or a Stage) for ``model``."""
     return get_family(model).architecture(stage)
+
+
+def blend_networks(base: nn.Module, other: nn.Module, strength: float) -> nn.Module:
+    """Network interpolation (Real-ESRGAN's ``--denoise_strength``, after Wang et al.'s
+    DNI): a copy of ``base`` whose every weight is ``(1 - strength) * base + strength * other``.
+    The two must have the same layout (e.g. ``default`` and ``photo``, which was fine-tuned
+    from it, so the weights are close and the blend stays a working network). strength 0
+    is ``base``, 1 is ``other``; in between removes less noise and JPEG blocking and keeps
+    more fine detail."""
+    strength = float(strength)
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"denoise strength must be between 0 and 1 (got {strength})")
+    a, b = base.state_dict(), other.state_dict()
+    if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
+        raise ValueError("the two networks have different layouts and cannot be blended")
+    out = copy.deepcopy(base)
+    out.load_state_dict({k: torch.lerp(a[k].float(), b[k].float(), strength).to(a[k].dtype) for k in a})
+    return out
 
 
 def to_model_range(x: torch.Tensor, net) -> torch.Tensor:

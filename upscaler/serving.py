@@ -33,7 +33,8 @@ from .images import (
     save_image,
 )
 from .metrics import psnr_ssim
-from .protocol import classical, eval_pair
+from .degradations import CONDITIONS, degraded_input
+from .protocol import GROUND_TRUTH_SIZE, centre_square, classical, eval_pair
 from .stages import STACK_STAGE, TWO_X_STAGES, get_stage
 
 SCALES = (2, 4, 8)
@@ -140,15 +141,22 @@ def upscale_file(path, pipeline: Pipeline, upscalers: list, model: str, out_dir:
                   time.perf_counter() - t0, str(upscalers[0].device), shrunk_from)
 
 
-def compare_image(path, stage, upscalers: dict, max_input_pixels: int, out_dir: Path):
+def compare_image(path, stage, upscalers: dict, max_input_pixels: int, out_dir: Path, condition: str = "clean"):
     """The fixed protocol on one photo. ``upscalers``: {model name: Upscaler} for ``stage``.
+    ``condition`` makes the small input look like a real photo (a name in
+    ``degradations.CONDITIONS``, e.g. "jpeg50"); the truth stays the clean photo.
     -> (files {name: path} with "input", "bilinear", "bicubic", each model, "truth";
         scores {name: {"psnr", "ssim"}})."""
     st = get_stage(stage)
+    if condition not in CONDITIONS:
+        raise ImageRejected(f"unknown input condition {condition!r}: use one of {', '.join(CONDITIONS)}")
     img = display_mode(oriented(open_checked(path, max_input_pixels))).convert("RGB")
     if min(img.size) < 16:
         raise ImageRejected(f"the image is {img.width}x{img.height}; Compare needs at least 16 pixels a side")
     lr, truth = eval_pair(img, st)
+    if condition != "clean":
+        gt = centre_square(img).resize((GROUND_TRUTH_SIZE,) * 2, Image.BICUBIC)
+        lr = degraded_input(gt, st.input_size, condition, seed=0)
     results = {name: classical(name, st.factor)(lr) for name in ("bilinear", "bicubic")}
     for model, up in upscalers.items():
         results[model] = up(lr)
@@ -173,6 +181,42 @@ def crop_1to1(paths: dict, centre, size: int) -> dict:
     return out
 
 
+def detail_centre(img: Image.Image, window: int) -> tuple:
+    """(x, y) in ``img``'s pixels: the centre of the ``window``-sided square with the most
+    local detail (the highest variance of luma), where a 1:1 crop shows a difference.
+    (A photo's centre is often plain fur or background, identical in both results.)"""
+    import numpy as np
+
+    small = img.convert("L")
+    step = max(1, max(small.size) // 256)  # a coarse grid is enough to find the spot
+    if step > 1:
+        small = small.resize((small.width // step, small.height // step), Image.BOX)
+    a = np.asarray(small, dtype=np.float64)
+    k = int(max(1, min(window // step, *a.shape)))
+    # box sums of x and x^2 over every k x k window, from 2-D cumulative sums
+    def box(v):
+        c = np.pad(v.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+        return c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
+    var = box(a * a) / k ** 2 - (box(a) / k ** 2) ** 2
+    y, x = np.unravel_index(int(np.argmax(var)), var.shape)
+    return ((x + k / 2) * step, (y + k / 2) * step)
+
+
+def locator(img: Image.Image, centre, window: float, max_side: int = 200) -> Image.Image:
+    """A thumbnail of ``img`` with a red frame around the ``window``-sided square at
+    ``centre`` (in ``img``'s pixels): where the 1:1 crops come from."""
+    from PIL import ImageDraw
+
+    scale = min(1.0, max_side / max(img.size))
+    thumb = display_mode(img).convert("RGB").resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                                                     Image.BILINEAR)
+    half = window * scale / 2
+    cx, cy = centre[0] * scale, centre[1] * scale
+    box = [max(cx - half, 0), max(cy - half, 0), min(cx + half, thumb.width - 1), min(cy + half, thumb.height - 1)]
+    ImageDraw.Draw(thumb).rectangle(box, outline=(255, 0, 0), width=2)
+    return thumb
+
+
 def metrics_table(scores: dict, labels: dict | None = None) -> str:
     """Markdown: PSNR and SSIM per method, the best of each in bold, in plain words."""
     labels = labels or {}
@@ -187,12 +231,27 @@ def metrics_table(scores: dict, labels: dict | None = None) -> str:
 
 
 def zip_files(paths, out_dir: Path, name="upscaled.zip") -> str:
-    """One zip of ``paths`` (stored, not deflated: PNGs are compressed already)."""
+    """One zip of ``paths`` (stored, not deflated: PNGs are compressed already). Two files
+    of the same name (``cat.jpg`` from two folders) both go in: the second and later ones
+    get ``-2``, ``-3`` ... before the suffix, so unpacking never overwrites a result."""
     target = Path(out_dir) / name
+    used = set()
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as z:
         for p in paths:
-            z.write(p, Path(p).name)
+            z.write(p, unique_name(Path(p).name, used))
     return str(target)
+
+
+def unique_name(name: str, used: set) -> str:
+    """``name``, or ``stem-2.suffix``, ``stem-3.suffix`` ... the first not in ``used``
+    (compared case-insensitively, as on Windows and macOS disks); adds it to ``used``."""
+    stem, suffix = Path(name).stem, Path(name).suffix
+    candidate, n = name, 1
+    while candidate.lower() in used:
+        n += 1
+        candidate = f"{stem}-{n}{suffix}"
+    used.add(candidate.lower())
+    return candidate
 
 
 def new_output_dir(root: Path, ttl_seconds: float) -> Path:
@@ -211,5 +270,5 @@ def new_output_dir(root: Path, ttl_seconds: float) -> Path:
     return Path(tempfile.mkdtemp(dir=root))
 
 
-__all__ = ["SCALES", "Pipeline", "Result", "compare_image", "crop_1to1", "download_name",
-           "metrics_table", "new_output_dir", "upscale_file", "zip_files"]
+__all__ = ["SCALES", "Pipeline", "Result", "compare_image", "crop_1to1", "detail_centre", "download_name",
+           "locator", "metrics_table", "new_output_dir", "unique_name", "upscale_file", "zip_files"]
