@@ -166,18 +166,32 @@ def list_checkpoints(root: Path):
 
 
 def save_checkpoint(accelerator, args, stage, step, ema=None):
-    """save_state (+ the EMA) into checkpoint-N.tmp, then an atomic rename to checkpoint-N."""
+    """save_state (+ the EMA) into checkpoint-N.tmp, then an atomic rename to checkpoint-N.
+
+    A write that fails (a full disk, a quota) leaves the previous checkpoint as the latest:
+    the half-written folder is removed and the run stops with a message that says how to
+    go on, instead of a traceback, or a "latest" that cannot be loaded."""
     root = checkpoint_root(args, stage)
     final, tmp = root / f"checkpoint-{step}", root / f"checkpoint-{step}.tmp"
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))  # every process writes its own RNG state
-    accelerator.wait_for_everyone()
+    try:
+        accelerator.save_state(str(tmp))  # every process writes its own RNG state
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            if ema is not None:
+                ema.save(tmp / "ema.safetensors")
+            (tmp / "step.json").write_text(json.dumps({"step": step}))
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        kept = list_checkpoints(root)
+        raise SystemExit(
+            f"error: could not write the checkpoint at step {step} into {root} ({e.strerror or e}). "
+            + (f"The previous one, {kept[-1].name}, is kept. " if kept else "No earlier checkpoint exists. ")
+            + "Free some space (or pass another --output-dir), then run the same command with "
+              "--resume-from-checkpoint latest to go on from there.") from None
     if accelerator.is_main_process:
-        if ema is not None:
-            ema.save(tmp / "ema.safetensors")
-        (tmp / "step.json").write_text(json.dumps({"step": step}))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         for old in list_checkpoints(root)[:-args.checkpoints_total_limit]:

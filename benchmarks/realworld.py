@@ -2,6 +2,7 @@
 
     python benchmarks/realworld.py                       # cats/val, every condition (~10 min, 2 cores)
     python benchmarks/realworld.py --limit 20 --conditions clean jpeg75   # a quick look
+    python benchmarks/realworld.py --figure-only docs/figures/realworld-4x.png  # the README's figure
 
 Each cats/val photo becomes a 512x512 ground truth (the fixed protocol, ``protocol.py``);
 its 64x64 input is made under each condition of ``upscaler.degradations.CONDITIONS``
@@ -29,6 +30,42 @@ from upscaler.protocol import GROUND_TRUTH_SIZE, centre_square, image_files  # n
 
 SCALES = {"x2": "64to128", "x8": "64to512"}
 INPUT_SIZE = 64
+# The figure: the demo's example photos (JPEGs as they were uploaded), 4x (64to128 then
+# 128to256, as the demo's 4x), a 1:1 crop of each face: (x, y) of its centre in the photo.
+FACES = {"cat.4018.jpg": (100, 140), "cat.4093.jpg": (180, 170), "cat.4098.jpg": (125, 125)}
+FIGURE_WINDOW = 80  # input pixels: 320 px crops at 4x
+
+
+def figure(path, weights=None, models=("default", "photo")):
+    """bicubic | each model, 4x, 1:1 crops of the examples' faces, labelled."""
+    from PIL import ImageDraw
+
+    from upscaler.serving import X4_STAGES
+
+    ups = {m: [load_upscaler(s, model=m, weights=weights) for s in X4_STAGES] for m in models}
+    cell, label_h = FIGURE_WINDOW * 4, 22
+    names = ["bicubic", *models]
+    canvas = Image.new("RGB", (cell * len(names), (cell + label_h) * len(FACES)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for row, (name, (cx, cy)) in enumerate(FACES.items()):
+        photo = Image.open(ROOT / "examples" / name).convert("RGB")
+        half = FIGURE_WINDOW // 2 + 16  # a margin, so every method sees context around the crop
+        box = (cx - half, cy - half, cx + half, cy + half)
+        part = photo.crop(box)
+        results = {"bicubic": part.resize((part.width * 4, part.height * 4), Image.BICUBIC)}
+        for m, chain in ups.items():
+            out = part
+            for up in chain:
+                out = up(out)
+            results[m] = out
+        for col, n in enumerate(names):
+            crop = results[n].crop((64, 64, 64 + cell, 64 + cell))
+            y = row * (cell + label_h)
+            canvas.paste(crop, (col * cell, y + label_h))
+            draw.text((col * cell + 6, y + 4), f"{n}, 4x ({name}, 1:1)", fill="black")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+    print(f"saved {path}")
 
 
 def main(argv=None):
@@ -40,7 +77,11 @@ def main(argv=None):
     p.add_argument("--scales", nargs="+", default=list(SCALES), choices=list(SCALES))
     p.add_argument("--limit", type=int, default=None, help="first N photos only")
     p.add_argument("--output", default=None, help="also write the results as JSON")
+    p.add_argument("--figure-only", default=None, metavar="PNG",
+                   help="only draw the figure (the examples' faces at 4x: bicubic, default, photo) into PNG")
     args = p.parse_args(argv)
+    if args.figure_only:
+        return figure(args.figure_only, args.weights)
 
     files = image_files(args.data)[:args.limit]
     truths = [centre_square(Image.open(f).convert("RGB")).resize((GROUND_TRUTH_SIZE,) * 2, Image.BICUBIC)

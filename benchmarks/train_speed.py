@@ -4,8 +4,9 @@ loop beside the same network's bare train step on random tensors, in one process
     python benchmarks/train_speed.py                       # every device present
     python benchmarks/train_speed.py --devices cpu --steps-2x 100 --steps-8x 20
 
-For each device (cpu, and cuda when present), model (default, seed) and stage (64to128,
-64to512):
+For each device (cpu, and cuda when present), model (default, photo, seed) and stage
+(64to128, 64to512); the photo rows make their inputs with the degradations
+(``upscaler/degradations.py``: blur, resize method, noise, JPEG on the device):
 * real loop: ``train_accelerate.main`` on the training photos (decoded once, pairs made on
   the device), steady state as the script measures it (from the end of the first tenth of
   the steps to the last, minus validation and checkpoint time), read from its summary.
@@ -94,7 +95,7 @@ def bare_step(device, model, stage, steps, batch, precision, patch) -> float:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--devices", nargs="+", default=["cpu", *(["cuda"] if torch.cuda.is_available() else [])])
-    ap.add_argument("--models", nargs="+", default=["default", "seed"])
+    ap.add_argument("--models", nargs="+", default=["default", "photo", "seed"])
     ap.add_argument("--stages", nargs="+", default=["64to128", "64to512"])
     ap.add_argument("--steps-2x", type=int, default=150, help="steps of each 2x run")
     ap.add_argument("--steps-8x", type=int, default=30, help="steps of each 64to512 run")
@@ -122,12 +123,13 @@ def main(argv=None):
         names["cuda"] = describe_device("cuda")
     print(f"torch {torch.__version__}; " + "; ".join(f"{k}: {v}" for k, v in names.items() if k in args.devices))
     print()
-    print("| device | model | stage | batch | HR patch | precision | real loop, samples/s | bare step, samples/s "
-          "| ratio |")
-    print("|---|---|---|---:|---:|---|---:|---:|---:|")
+    print("| device | model | inputs | stage | batch | HR patch | precision | real loop, samples/s "
+          "| bare step, samples/s | ratio |")
+    print("|---|---|---|---|---:|---:|---|---:|---:|---:|")
     for device, model, stage, batch, patch, precision, real, bare in rows:
-        print(f"| {device} | {model} | {stage} | {batch} | {patch} | {precision} | {real:.0f} | {bare:.0f} | "
-              f"{real / bare:.2f} |")
+        inputs = "degraded" if get_family(model).degradations != "none" else "clean"
+        print(f"| {device} | {model} | {inputs} | {stage} | {batch} | {patch} | {precision} | {real:.0f} | "
+              f"{bare:.0f} | {real / bare:.2f} |")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ import io
 import numpy as np
 import pytest
 import torch
-from conftest import CATS_VAL, perturbed
+from conftest import CATS_VAL, ROOT, perturbed
 from PIL import Image
 
 from upscaler.inference import Upscaler, load_upscaler
@@ -177,3 +177,16 @@ def test_missing_weights_are_a_clear_error(tmp_path):
 def test_unknown_stage():
     with pytest.raises(ValueError, match="unknown stage"):
         load_upscaler("64to1024")
+
+
+EXAMPLE = ROOT / "examples" / "cat.4093.jpg"
+
+
+def test_denoise_strength_blends_the_photo_model_with_the_clean_one():
+    img = Image.open(EXAMPLE).crop((0, 0, 64, 48))
+    clean = np.asarray(load_upscaler("64to128", model="default", dtype="float32")(img)).astype(int)
+    blend0 = np.asarray(load_upscaler("64to128", model="photo", dtype="float32", denoise_strength=0)(img)).astype(int)
+    photo = np.asarray(load_upscaler("64to128", model="photo", dtype="float32")(img)).astype(int)
+    assert np.abs(blend0 - clean).max() <= 1 and np.abs(photo - clean).mean() > 0.1
+    with pytest.raises(ValueError, match="clean twin"):
+        load_upscaler("64to128", model="default", denoise_strength=0.5)

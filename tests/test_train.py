@@ -241,3 +241,60 @@ def test_a_new_run_starts_a_new_learning_curve(tiny_dataset, tmp_path):
     assert [c["step"] for c in summary(out, "default", "64to128")["curve"]] == [2]
     lines = (out / "logs" / "default" / "64to128" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [2]
+
+
+def test_a_full_disk_during_a_checkpoint_keeps_the_last_one_and_resume_finishes(tiny_dataset, tmp_path):
+    """The disk fills while checkpoint-10 is written (an OSError injected into the real
+    save_state): checkpoint-5 stays the latest, nothing half-written is left, the run stops
+    with a message that says what to do; resuming then finishes with the weights of a run
+    that was never interrupted."""
+    args = ["--stage", "64to128", "--max-steps", "15", "--checkpointing-steps", "5", "--validation-steps", "1000",
+            "--train-batch-size", "2"]
+    ref = tmp_path / "ref"
+    run([sys.executable, *common(tiny_dataset, ref, *args)])
+
+    out = tmp_path / "full"
+    train_argv = common(tiny_dataset, out, *args)[1:]  # without the script: it is imported below
+    inject = f"""
+import errno, sys
+sys.argv = ["train_accelerate.py", *{train_argv!r}]
+import accelerate, train_accelerate
+real = accelerate.Accelerator.save_state
+def save_state(self, output_dir=None, **kw):
+    if "checkpoint-10" in str(output_dir):
+        real(self, output_dir, **kw)  # part of it is written, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return real(self, output_dir, **kw)
+accelerate.Accelerator.save_state = save_state
+train_accelerate.main()
+"""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    p = subprocess.run([sys.executable, "-c", inject], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode != 0
+    assert "could not write the checkpoint at step 10" in p.stderr and "No space left on device" in p.stderr
+    assert "checkpoint-5, is kept" in p.stderr and "--resume-from-checkpoint latest" in p.stderr
+    assert "Traceback" not in p.stderr
+    ckpts = out / "checkpoints" / "default" / "64to128"
+    assert sorted(d.name for d in ckpts.iterdir()) == ["checkpoint-5"]
+
+    log = run([sys.executable, *common(tiny_dataset, out, *args, "--resume-from-checkpoint", "latest")])
+    assert "checkpoint-5" in log
+    a = load_file(ref / "default" / "64to128" / "model.safetensors")
+    b = load_file(out / "default" / "64to128" / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_the_photo_family_trains_on_degraded_inputs_from_the_clean_weights(tiny_dataset, tmp_path):
+    """--model photo --init-model default: starts from the clean weights, records its
+    degradations, and validates on degraded inputs (bicubic scores lower than on clean ones)."""
+    clean = tmp_path / "clean"
+    run([sys.executable, *common(tiny_dataset, clean, "--stage", "64to128", "--max-steps", "2")])
+    out = tmp_path / "photo"
+    run([sys.executable, *common(tiny_dataset, out, "--model", "photo", "--stage", "64to128", "--max-steps", "2",
+                                 "--init-model", "default", "--init-weights", str(clean))])
+    cfg = json.loads((out / "photo" / "64to128" / "config.json").read_text())
+    t = cfg["training"]
+    assert cfg["model"] == "photo" and t["degradations"] == "photo" and t["init_model"] == "default"
+    assert t["val"]["psnr_bicubic"] < summary(clean, "default", "64to128")["val"]["psnr_bicubic"] - 0.5
+    assert load_upscaler("64to128", model="photo", weights=out).factor == 2

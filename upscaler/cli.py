@@ -54,8 +54,12 @@ def cmd_upscale(args) -> int:
     else:
         print(f"error: {src} does not exist", file=sys.stderr)
         return 2
+    if args.denoise_strength is not None and FAMILIES[args.model].blend_base is None:
+        print(f"error: --denoise-strength applies to the photo model (got --model {args.model})", file=sys.stderr)
+        return 2
     up = load_upscaler(args.stage, model=args.model, weights=args.weights, repo_id=args.repo_id,
-                       revision=args.revision, device=args.device, dtype=args.dtype, self_ensemble=args.self_ensemble)
+                       revision=args.revision, device=args.device, dtype=args.dtype, self_ensemble=args.self_ensemble,
+                       denoise_strength=args.denoise_strength)
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = []
@@ -165,6 +169,9 @@ def build_parser():
     u.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
     u.add_argument("--max-output-pixels", type=int, default=400_000_000,
                    help="refuse inputs whose result would be larger (memory: ~3 bytes a pixel)")
+    u.add_argument("--denoise-strength", type=float, default=None, metavar="0..1",
+                   help="--model photo only: 1 (its default) removes the most JPEG blocking and noise; lower "
+                        "blends its weights with the clean default model's, keeping more fine texture")
     u.add_argument("--quiet", action="store_true")
     _add_weights_args(u)
     u.set_defaults(func=cmd_upscale)
