@@ -77,13 +77,21 @@ except ImportError:
 # copies into its cache atomically. (A PIL image it would encode and rewrite in place at a
 # path named by the content's hash, so two users getting the same result could read a
 # half-written file.) Our copies are needed only until Gradio has copied them, so each
-# request removes those older than OUTPUT_TTL. Gradio's own cache is pruned by delete_cache.
+# request removes those older than OUTPUT_TTL. Gradio's own cache (what the page and the
+# API download from) is pruned by delete_cache: every CACHE_TTL / 2 seconds, files older
+# than CACHE_TTL go. So the disk holds at most about OUTPUT_TTL + 1.5 x CACHE_TTL seconds of
+# results (benchmarks/soak.py measures the rate); a download link lives CACHE_TTL at least.
 OUTPUTS = Path(tempfile.mkdtemp(prefix="upscaler-outputs-"))
-OUTPUT_TTL = 600  # seconds
+OUTPUT_TTL = float(os.environ.get("UPSCALER_OUTPUT_TTL", 600))  # seconds
+CACHE_TTL = int(os.environ.get("UPSCALER_CACHE_TTL", 1200))  # seconds
 atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
 
 
+GRADIO_CACHE = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+
+
 def _output_dir() -> Path:
+    serving.prune_stray_files(GRADIO_CACHE, CACHE_TTL)  # what Gradio's own pruning misses
     return serving.new_output_dir(OUTPUTS, OUTPUT_TTL)
 
 
@@ -459,7 +467,7 @@ def _about() -> str:
 
 def build_demo():
     examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
-    with gr.Blocks(title="Cat upscaler", delete_cache=(1800, 3600)) as demo:
+    with gr.Blocks(title="Cat upscaler", delete_cache=(max(1, CACHE_TTL // 2), CACHE_TTL)) as demo:
         gr.Markdown("# Cat upscaler\nEnlarge a photo 2x, 4x or 8x with a small network trained on cat photos, "
                     "shown against plain bilinear enlargement.", elem_id="intro")
         result_files = gr.State(None)

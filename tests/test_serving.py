@@ -74,3 +74,21 @@ def test_zip_and_output_dirs(tmp_path):
     first = serving.new_output_dir(root, ttl_seconds=3600)
     second = serving.new_output_dir(root, ttl_seconds=-1)  # everything older than "now + 1 s" goes
     assert not first.exists() and second.exists()
+
+
+def test_stray_temporary_files_are_pruned_by_age(tmp_path):
+    import os
+    import time
+
+    from upscaler.serving import prune_stray_files
+
+    old, new, keep = tmp_path / "tmpold", tmp_path / "tmpnew", tmp_path / "result.png"
+    sub = tmp_path / "abc123"
+    sub.mkdir()
+    for f in (old, new, keep, sub / "tmpinside"):
+        f.write_bytes(b"")
+    past = time.time() - 100
+    for f in (old, keep, sub / "tmpinside"):
+        os.utime(f, (past, past))
+    assert prune_stray_files(tmp_path, 50) == 1
+    assert not old.exists() and new.exists() and keep.exists() and (sub / "tmpinside").exists()

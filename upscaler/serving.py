@@ -270,5 +270,26 @@ def new_output_dir(root: Path, ttl_seconds: float) -> Path:
     return Path(tempfile.mkdtemp(dir=root))
 
 
-__all__ = ["SCALES", "Pipeline", "Result", "compare_image", "crop_1to1", "detail_centre", "download_name",
+def prune_stray_files(folder: Path, ttl_seconds: float, pattern: str = "tmp*") -> int:
+    """Remove files matching ``pattern`` directly in ``folder`` (not in its subfolders)
+    older than ``ttl_seconds``; -> how many. Gradio 6's ``gr.File`` preprocessing leaves
+    one empty ``tmpXXXX`` file in its cache per file it receives (``NamedTemporaryFile(
+    delete=False)``, never used), which its ``delete_cache`` does not remove: over weeks a
+    public demo would pile up millions of them (benchmarks/soak.py found them)."""
+    cutoff, removed = time.time() - ttl_seconds, 0
+    try:
+        candidates = list(Path(folder).glob(pattern))
+    except OSError:
+        return 0
+    for path in candidates:
+        try:
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+__all__ = ["prune_stray_files", "SCALES", "Pipeline", "Result", "compare_image", "crop_1to1", "detail_centre", "download_name",
            "locator", "metrics_table", "new_output_dir", "unique_name", "upscale_file", "zip_files"]
