@@ -333,6 +333,13 @@ def validate(accelerator, nets, val, baselines, stage, step, samples, log_dir):
     return metrics
 
 
+def portable(arg) -> str:
+    """A path as it is recorded in config.json and the model card: relative to the folder
+    the run was started from, so that the record names no machine's directories."""
+    arg = str(arg)
+    return os.path.relpath(arg) if os.path.isabs(arg) and os.path.exists(arg) else arg
+
+
 def trim_curve(metrics_file: Path, last_step: int):
     """The learning curve belongs to one run. A new run (``last_step`` 0) starts it afresh,
     instead of appending to an earlier run's points in the same output folder; a resumed
@@ -458,7 +465,7 @@ def train_stage(args, accelerator, stage_name):
         shipped = "ema" if ema is not None and metrics["psnr_ema"] > metrics["psnr_model"] else "model"
         summary = {
             "stage": stage_name, "model": args.model,
-            "command": " ".join(["train_accelerate.py", *sys.argv[1:]]),
+            "command": " ".join(["train_accelerate.py", *map(portable, sys.argv[1:])]),
             "device": describe_device(accelerator.device),
             "steps": global_step, "world_size": n,
             "batch_size_per_process": args.train_batch_size,
@@ -467,8 +474,8 @@ def train_stage(args, accelerator, stage_name):
             "patch_size": pairs.patch, "degradations": degradations_name(args),
             "mixed_precision": accelerator.mixed_precision, "wall_seconds_this_run": round(wall, 1),
             "samples_per_second": throughput,
-            "skipped_images": skipped, "resumed_from": str(resume) if resume else None,
-            "init_weights": args.init_weights, "init_model": args.init_model,
+            "skipped_images": skipped, "resumed_from": portable(resume) if resume else None,
+            "init_weights": portable(args.init_weights) if args.init_weights else None, "init_model": args.init_model,
             # the record of the weights this run continued from: the whole recipe stays in one file
             "continues": continues,
             "val": metrics,

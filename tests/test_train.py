@@ -162,7 +162,7 @@ def test_a_2x_stage_continues_from_given_weights(tiny_dataset, tmp_path):
     assert before.keys() == after.keys()
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
     cfg = json.loads((out / "default" / "64to128" / "config.json").read_text())
-    assert (cfg["num_features"], cfg["num_convs"]) == (8, 1) and cfg["training"]["init_weights"] == str(first)
+    assert (cfg["num_features"], cfg["num_convs"]) == (8, 1) and cfg["training"]["init_weights"] == os.path.relpath(first, ROOT)
     # the record of the run it continued travels with it: the model card lists both commands
     earlier = json.loads((first / "default" / "64to128" / "config.json").read_text())["training"]
     assert cfg["training"]["continues"] == earlier

@@ -4,6 +4,7 @@
     python -m upscaler upscale photos/ --stage 128to256 --output-dir out/ --weights my-weights/
     python -m upscaler evaluate --data ../shared/data/cats/val --output weights/evaluation.json
     python -m upscaler figures --data ../shared/data/cats/val --output-dir docs/figures
+    python -m upscaler export --all --output-dir onnx/      # model.onnx for every model and stage
 """
 import argparse
 import sys
@@ -155,6 +156,35 @@ def cmd_curves(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export import OPSET, check_onnx, export_onnx
+
+    models = list(FAMILIES) if args.all else [args.model]
+    stages = list(STAGES) if args.all else [args.stage]
+    if not args.all and args.stage is None:
+        print("error: give --stage (or --all)", file=sys.stderr)
+        return 2
+    worst = 0.0
+    for model in models:
+        for stage in stages:
+            path = export_onnx(model, stage, args.output_dir, weights=args.weights, repo_id=args.repo_id,
+                               revision=args.revision)
+            line = f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, opset {OPSET})"
+            if not args.no_check:
+                diff = check_onnx(path, model, stage, weights=args.output_dir)
+                worst = max(worst, diff)
+                line += f"; onnxruntime vs torch: max |diff| {diff:.2e}"
+            print(line)
+    if not args.no_check and worst > 1e-4:
+        print(f"error: onnxruntime differs from torch by {worst:.2e} (> 1e-4)", file=sys.stderr)
+        return 1
+    if args.push_to_hub:
+        from .hub import push_weights
+
+        print(f"pushed to {push_weights(args.output_dir, args.hub_model_id, revision=args.hub_revision)}")
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m upscaler", description="Learned image upscaling.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -198,6 +228,23 @@ def build_parser():
     f.add_argument("--count", type=int, default=4)
     f.add_argument("--cell", type=int, default=192)
     f.set_defaults(func=cmd_figures)
+
+    x = sub.add_parser("export", help="ONNX files beside the weights (dynamic batch, height and width)")
+    x.add_argument("--model", default=DEFAULT_MODEL, choices=list(FAMILIES))
+    x.add_argument("--stage", default=None, choices=list(STAGES))
+    x.add_argument("--all", action="store_true", help="every model and stage")
+    x.add_argument("--output-dir", required=True,
+                   help="a weights root: <dir>/<model>/<stage>/model.onnx (config.json and model.safetensors "
+                        "are copied beside it when missing)")
+    src = x.add_mutually_exclusive_group()
+    src.add_argument("--weights", default=None, help="the weights root to export (default: the bundled weights)")
+    src.add_argument("--repo-id", default=None, help="a Hub model repo in the same layout")
+    x.add_argument("--revision", default=None)
+    x.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
+    x.add_argument("--push-to-hub", action="store_true", help="upload the folder (weights, ONNX, card)")
+    x.add_argument("--hub-model-id", default=None)
+    x.add_argument("--hub-revision", default=None)
+    x.set_defaults(func=cmd_export)
 
     c = sub.add_parser("curves", help="learning curves (validation PSNR vs samples) from each config.json")
     c.add_argument("--weights", default=None, help="weights root (default: bundled weights/)")

@@ -24,6 +24,8 @@ def files_to_upload(root) -> list[str]:
     paths += sorted(f"figures/{p.name}" for p in (root / "figures").glob("*.png"))
     for model, stage, _ in _configs(root):
         paths += [f"{model}/{stage}/config.json", f"{model}/{stage}/model.safetensors"]
+        if (root / model / stage / "model.onnx").is_file():  # upscaler export, for onnxruntime and chaiNNer
+            paths.append(f"{model}/{stage}/model.onnx")
     return paths
 
 
