@@ -10,9 +10,11 @@ open_checked -> check_output_size -> the 64to128 network. Allowed outcomes:
 * ``upscaled``: a result of twice the (oriented) input's size;
 * ``rejected``: ``ImageRejected`` with a message for a person.
 
-Forbidden, and counted as failures: any other exception; no answer within 10 s (the
-worker is killed and restarted); the worker's peak memory passing 2 GB during the case;
-the input file changed. Prints counts by outcome and every forbidden case; exits 1 if
+Forbidden, and counted as failures: any other exception; a hang, i.e. 10 s without
+progress (the worker reports each decoded file and each finished tile: a header that
+declares 65535 x 29 pixels over a tiny body decodes to a real 1.9 MP image, whose
+upscaling takes seconds of honest work; the worker is killed and restarted after a hang);
+the worker's peak memory passing 2 GB during the case; the input file changed. Prints counts by outcome and every forbidden case; exits 1 if
 there was one.
 """
 import argparse
@@ -52,11 +54,12 @@ def worker(tasks, results):
             return
         try:
             img = open_checked(path, DEFAULT_MAX_PIXELS)
+            results.put("progress")  # decoded
             check_output_size(img.size, 2, 400_000_000)
             from upscaler.images import oriented
 
             want = oriented(img).size
-            out = up(img)
+            out = up(img, progress=lambda done, total: results.put("progress"))
             if out.size != (want[0] * 2, want[1] * 2):
                 outcome, detail = "forbidden", f"result {out.size} for an input of {want}"
             else:
@@ -86,14 +89,19 @@ class Runner:
 
     def run(self, path, first=False):
         self.tasks.put(str(path))
-        try:
-            # the first case also waits for the worker to import torch and load the network
-            outcome, detail, peak = self.results.get(timeout=HANG_SECONDS + (120 if first else 0))
-        except queue.Empty:
-            self.proc.kill()
-            self.proc.join()
-            self.start()
-            return "forbidden", f"no answer in {HANG_SECONDS} s (hang)"
+        wait = HANG_SECONDS + (120 if first else 0)  # the first case also waits for torch and the network
+        while True:
+            try:
+                message = self.results.get(timeout=wait)
+            except queue.Empty:
+                self.proc.kill()
+                self.proc.join()
+                self.start()
+                return "forbidden", f"no progress in {HANG_SECONDS} s (hang)"
+            if message != "progress":
+                break
+            wait = HANG_SECONDS
+        outcome, detail, peak = message
         grew = peak > self.peak
         self.peak = max(self.peak, peak)
         if grew and peak > PEAK_BYTES:
