@@ -51,7 +51,7 @@ def perturbed(net, scale=0.02, seed=0):
 
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory):
-    """A weights root with all eight networks, randomly perturbed, in the shipped layout."""
+    """A weights root with every network of every family, randomly perturbed, in the shipped layout."""
     root = tmp_path_factory.mktemp("weights")
     for model, family in FAMILIES.items():
         for i, stage in enumerate(TWO_X_STAGES):

@@ -25,3 +25,17 @@ def test_speed_benchmark_runs(tiny_weights):
     for text in ("channels_last bf16", "onnxruntime fp32", "SRVGGNetCompact", "EDSR-baseline", "PIL lanczos",
                  "peak RSS, MB", "| 64to512 | 64x64 | eager fp32 |"):
         assert text in p.stdout, text
+
+
+@pytest.mark.slow
+def test_realworld_benchmark_runs(tiny_weights, tmp_path):
+    p = subprocess.run([sys.executable, "benchmarks/realworld.py", "--weights", str(tiny_weights), "--limit", "2",
+                        "--conditions", "clean", "jpeg50", "--scales", "x2", "x8"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    for text in ("**x2**", "**x8**", "| input | bicubic | default | photo | seed |", "| clean |", "| jpeg50 |"):
+        assert text in p.stdout, text
+    figure = tmp_path / "faces.png"
+    p = subprocess.run([sys.executable, "benchmarks/realworld.py", "--weights", str(tiny_weights), "--figure-only",
+                        str(figure)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0 and figure.is_file(), p.stderr[-2000:]

@@ -121,18 +121,19 @@ def upscale_file(path, pipeline: Pipeline, upscalers: list, model: str, out_dir:
     check_output_size(img.size, pipeline.scale, max_output_pixels, hint="shrink it to fit, or use a smaller scale")
     out_dir = Path(out_dir)
     size = (img.width * pipeline.scale, img.height * pipeline.scale)
-    # Writing PNGs is most of a large request's time beyond the network. The bilinear image
-    # needs only the input, so it is made and written while the network runs; Pillow
-    # releases the GIL while it resizes and compresses.
+    t_net = time.perf_counter()
+    learned = img
+    for i, up in enumerate(upscalers):
+        step = (lambda k, n, i=i: progress((i + k / n) / len(upscalers))) if progress else None
+        learned = up(learned, progress=step)
+    network_seconds = time.perf_counter() - t_net
+    # Writing the two PNGs is most of a large request's time beyond the network. They are
+    # encoded at once, on two threads, after the network (Pillow releases the GIL while it
+    # resizes and compresses): encoding the bilinear image while the network ran took a core
+    # from the network's two threads (benchmarks/app_latency.py measured both orders).
     with ThreadPoolExecutor(2) as pool:
         bilinear_path = pool.submit(lambda: save_image(classical_upscale(img, size, Image.BILINEAR),
                                                        out_dir / download_name(path, pipeline.scale, "bilinear")))
-        t_net = time.perf_counter()
-        learned = img
-        for i, up in enumerate(upscalers):
-            step = (lambda k, n, i=i: progress((i + k / n) / len(upscalers))) if progress else None
-            learned = up(learned, progress=step)
-        network_seconds = time.perf_counter() - t_net
         shown = display_mode(learned)
         download = save_image(learned, out_dir / download_name(path, pipeline.scale, model), facts)
         shown_path = download if shown is learned else save_image(shown, out_dir / "learned-8bit.png")
