@@ -190,3 +190,30 @@ def test_denoise_strength_blends_the_photo_model_with_the_clean_one():
     assert np.abs(blend0 - clean).max() <= 1 and np.abs(photo - clean).mean() > 0.1
     with pytest.raises(ValueError, match="clean twin"):
         load_upscaler("64to128", model="default", denoise_strength=0.5)
+
+
+def test_out_of_memory_halves_the_tile_and_retries(monkeypatch):
+    """A device out of memory for tiles over 64 px (injected: this runs on the CPU) gets the
+    same result in smaller tiles; one that never has memory gives a clear MemoryError."""
+    up = Upscaler(FAMILIES["default"].build("64to128"), "64to128", device="cpu", dtype="float32", tile=256)
+    torch.manual_seed(0)
+    for p in up.net.parameters():
+        p.data.normal_(0, 0.05)
+    x = torch.rand(1, 3, 150, 200)
+    want = up.upscale_tensor(x)
+    real = up._forward_ensemble
+    sizes = []
+
+    def tight(t):
+        sizes.append(max(t.shape[2:]))
+        if max(t.shape[2:]) > 64 + 2 * up.tile_pad:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return real(t)
+
+    monkeypatch.setattr(up, "_forward_ensemble", tight)
+    with pytest.warns(RuntimeWarning, match="retrying with"):
+        got = up.upscale_tensor(x)
+    assert torch.allclose(got, want, atol=1e-5) and max(sizes) > 64 + 2 * up.tile_pad
+    monkeypatch.setattr(up, "_forward_ensemble", lambda t: (_ for _ in ()).throw(torch.OutOfMemoryError("oom")))
+    with pytest.raises(MemoryError, match="out of memory on cpu even in tiles of"), pytest.warns(RuntimeWarning):
+        up.upscale_tensor(x)

@@ -10,6 +10,7 @@ import functools
 import math
 import os
 import platform
+import warnings
 
 import numpy as np
 import torch
@@ -34,6 +35,8 @@ from .weights import load_model
 # convolutions channels_last, while the 3-channel image stays in the default layout, where
 # bilinear interpolation was faster in an ad-hoc check on this CPU (no committed benchmark).
 CPU_CHANNELS_LAST = True
+# The smallest input tile an out-of-memory retry goes down to (input pixels a side).
+MIN_TILE = 32
 
 
 def cpu_has_native_bf16() -> bool:
@@ -187,7 +190,28 @@ class Upscaler:
 
         quantize=None: float in [0, 1]. quantize=255 or 65535: integers (uint8 / int32)
         rounded tile by tile, so a big image's output buffer is 1/4 the size of float32.
+
+        Out of memory on the device (a GPU shared with other jobs; the most common failure
+        users of upscalers report) halves the tile and tries again, down to MIN_TILE input
+        pixels; below that it raises ``MemoryError`` with a message for the person.
         """
+        tile = self.tile
+        while True:
+            try:
+                return self._upscale_tiles(x, tile, progress, quantize)
+            except torch.OutOfMemoryError:
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                h, w = x.shape[2:]
+                smaller = _round_up((tile or max(h, w)) // 2, self.multiple)
+                if smaller < MIN_TILE or smaller >= (tile or max(h, w)):
+                    raise MemoryError(f"out of memory on {self.device} even in tiles of {tile or max(h, w)} px; "
+                                      "try a smaller image or a smaller scale") from None
+                warnings.warn(f"out of memory on {self.device} with tiles of {tile or 'the whole image'}; "
+                              f"retrying with {smaller} px tiles", RuntimeWarning, stacklevel=2)
+                tile = smaller
+
+    def _upscale_tiles(self, x, tile, progress, quantize):
         n, c, h, w = x.shape
         f, m = self.factor, self.multiple
         x = _pad_to(x, _round_up(h, m), _round_up(w, m))
@@ -197,14 +221,14 @@ class Upscaler:
             y = y.clamp_(0, 1)
             return y if quantize is None else (y * quantize).round_().to(torch.uint8 if quantize == 255 else torch.int32)
 
-        if not self.tile or (H <= self.tile and W <= self.tile):
+        if not tile or (H <= tile and W <= tile):
             y = finish(self._forward_ensemble(x).cpu())
             if progress:
                 progress(1, 1)
             return y[:, :, :h * f, :w * f]
         dtype = torch.float32 if quantize is None else (torch.uint8 if quantize == 255 else torch.int32)
         y = torch.empty(n, c, h * f, w * f, dtype=dtype)
-        t, p = self.tile, self.tile_pad
+        t, p = tile, self.tile_pad
         rows, cols = math.ceil(H / t), math.ceil(W / t)
         for i in range(rows):
             for j in range(cols):
