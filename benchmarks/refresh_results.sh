@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Regenerate every table and figure that the README quotes, from the shipped weights.
-# Run from the repository root on a quiet machine (the speed tables are timing-sensitive).
-# ~35 minutes on the 2-core CPU the README names.
+# Regenerate every table and figure that the README and docs/ quote, from the shipped
+# weights. Run from the repository root on a quiet machine (the speed tables are
+# timing-sensitive). About an hour on the 2-core CPU the docs name.
 set -euo pipefail
 mkdir -p benchmarks/results
 # cats/val table -> weights/evaluation.json and the model card weights/README.md
@@ -11,9 +11,16 @@ python -m upscaler evaluate --data ../shared/data/cats/val --models seed --stage
     --output benchmarks/results/cats-val-seed-float32.json | tee benchmarks/results/cats-val-seed-float32.md
 # the reference's figures (bilinear / learned / ground truth), 4 validation cats; learning curves
 python -m upscaler figures --data ../shared/data/cats/val --output-dir weights/figures --model default --count 4 --cell 160
+python -m upscaler figures --data ../shared/data/cats/val --output-dir weights/figures --model photo --count 4 --cell 160
 python -m upscaler figures --data ../shared/data/cats/val --output-dir weights/figures --model seed --count 4 --cell 160 \
     --stages 64to128 64to512
 python -m upscaler curves --output-dir weights/figures
+# real photos: the conditions table and the examples' faces at 4x
+python benchmarks/realworld.py --output benchmarks/results/realworld.json | tee benchmarks/results/realworld.md
+python benchmarks/realworld.py --figure-only docs/figures/realworld-4x.png
+# robustness: 2,000 fuzzed files, and the soak (500 requests from 8 clients)
+python benchmarks/fuzz.py | tee docs/fuzz.md
+python benchmarks/soak.py | tee docs/soak.md
 # Set5 / Set14 / BSD100 at x2, x4, x8
 python benchmarks/quality.py --output benchmarks/results/quality.json | tee benchmarks/results/quality.md
 # speed and memory, the training loop, the demo end to end (run last, alone)

@@ -10,7 +10,7 @@ Tables printed:
    and time per output megapixel: the trade-off that picks the default;
 3. the same run's baselines: PIL bicubic / lanczos, SRVGGNetCompact x4 (64 feat, 32 conv)
    and EDSR-baseline x4 (16 blocks, 64 feat), random weights;
-4. issue 9's latency budget: our 64->512 of a 64x64 image and SRVGGNetCompact timed call
+4. the latency budget: our 64->512 of a 64x64 image and SRVGGNetCompact timed call
    by call, alternately; the median ratio, scaled to the machine the budget was set on;
    and, the same way, bf16 with the weights cast once (how Upscaler runs) against autocast;
 5. peak resident memory of the tiled path: 2048x2048 by 2 and 512x512 by 8 (4096x4096 out).
@@ -57,8 +57,8 @@ def timeit(fn, repeats, warmup):
 
 
 # ------------------------------------------------------------------ latency budget
-# Issue 9's budget: 64->512 of a 64x64 image in 20 ms on the machine of the first speed
-# table (commit 32f50da), where SRVGGNetCompact x4 on 64x64 took 28.4 ms in the same run.
+# The budget: 64->512 of a 64x64 image in 20 ms on the machine of the first speed table
+# (commit 32f50da), where SRVGGNetCompact x4 on 64x64 took 28.4 ms in the same run.
 # Machines differ, so the budget is read as a ratio to SRVGGNetCompact measured beside us.
 BUDGET_MS, REFERENCE_SRVGG_MS = 20.0, 28.4
 
@@ -296,7 +296,7 @@ def main(argv=None):
         print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.1f} | {r[4]:.1f} |")
     results["baselines"] = base_rows
 
-    print("\n## Issue 9's latency budget: 64->512 of a 64x64 image, interleaved with SRVGGNetCompact\n")
+    print("\n## The latency budget: 64->512 of a 64x64 image, interleaved with SRVGGNetCompact\n")
     budget = latency_budget(up, nets["64to512"], img64, rounds=10 if args.quick else 200)
     results["budget"] = budget
     print(f"{budget['rounds']} rounds; each round times one call of each, back to back (the order alternates), "

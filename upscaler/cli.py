@@ -7,6 +7,7 @@
     python -m upscaler export --all --output-dir onnx/      # model.onnx for every model and stage
 """
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -102,7 +103,8 @@ def cmd_evaluate(args) -> int:
 
         root = args.weights or bundled_weights_dir()
         save(result, Path(root) / "evaluation.json")
-        print(f"updated {write_model_card(root)}")
+        card = Path(write_model_card(root))
+        print(f"updated {os.path.relpath(card) if card.is_absolute() else card}")
     return 0
 
 

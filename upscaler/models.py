@@ -31,7 +31,7 @@ Two families, each with a 2x network and an 8x stack of three of them:
   ====================  =======  =======  ==========================
 
   F=32, n=4 was the first choice: within 0.1 dB of the 3x larger net at a third of its
-  time. Trained for longer (issue 9), it flattened near 35.5 dB on the held-out photos, so
+  time. Trained for longer, it flattened near 35.5 dB on the held-out photos, so
   two changes were measured against it (``benchmarks/results/branches.md`` and the
   learning curves in ``weights/*/config.json``):
 
@@ -52,7 +52,7 @@ Two families, each with a 2x network and an 8x stack of three of them:
     +0.11 dB at 64->512; 64->512 of 64x64 through ``load_upscaler`` took 0.70x
     SRVGGNetCompact's time in the same run (35.6 against 50.8 ms), against 0.71x before
     (33.7 against 47.2), ``benchmarks/results/speed.md``.
-  * that left 64->512 at the edge of issue 9's latency budget, and the last stage was
+  * that left 64->512 at the edge of the latency budget (docs/speed.md), and the last stage was
     16/21 of its work, so it went from 4 hidden convs to 2. Alone it lost 0.20 dB held out
     (44.82 against 45.03 dB after 5000 steps), but chained into 64->512 it lost 0.001 dB
     before fine-tuning (31.737 against 31.738 on the held-out photos), and after the same
@@ -118,8 +118,8 @@ class Upsampler(Describes, nn.Module, PyTorchModelHubMixin, tags=HUB_TAGS):
     size_multiple = 4
     value_range = (-1.0, 1.0)
     receptive_field = 20  # measured reach of an output pixel: 18 input pixels (tests/test_models.py)
-    # On an H200, bf16 and fp16 moved cats/val PSNR by at most 0.02 dB (issue 9); on the
-    # CPU see benchmarks/speed.py.
+    # On an H200, bf16 and fp16 moved cats/val PSNR by at most 0.02 dB; on the CPU see
+    # benchmarks/speed.py.
     reduced_dtypes = ("bfloat16", "float16")
     loss = "mse"  # the reference's recipe
 
