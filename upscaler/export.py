@@ -18,6 +18,7 @@ sizes and returns the largest absolute difference (float32).
 """
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -49,7 +50,8 @@ def export_onnx(model: str, stage, output_dir, weights=None, repo_id=None, revis
     example = torch.rand(1, 3, _round_up(48, m), _round_up(40, m))
     path = folder / ONNX_NAME
     tmp = path.with_name(path.name + ".part")
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the exporter's notice about itself (see above)
         torch.onnx.export(net, (example,), str(tmp), input_names=["image"], output_names=["upscaled"],
                           dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
                                         "upscaled": {0: "batch", 2: "out_height", 3: "out_width"}},
