@@ -187,6 +187,8 @@ def _guarded(fn):
         except Exception as e:
             log.error("handler failed: %s", traceback.format_exc())
             raise gr.Error(f"Upscaling failed ({type(e).__name__}). Try another image.") from None
+        finally:
+            serving.release_freed_memory()  # a public demo runs for weeks: RSS must not creep
     return wrapper
 
 
