@@ -46,6 +46,8 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from upscaler import data as sr_data
+from upscaler.degradations import NAMED as NAMED_DEGRADATIONS
+from upscaler.degradations import degrade_image
 from upscaler.figures import comparison_grid
 from upscaler.hub import push_weights, write_model_card
 from upscaler.images import tensor_to_pil, to_tensor
@@ -99,7 +101,7 @@ def parse_args(argv=None):
     g.add_argument("--val-split-size", type=int, default=48, help="images held out when no --val-data-dir")
     g.add_argument("--num-val-images", type=int, default=48)
     g.add_argument("--patch-size", type=int, default=None, help="HR patch (default: per stage)")
-    g.add_argument("--degradations", default=None, choices=list(sr_data.NAMED_DEGRADATIONS),
+    g.add_argument("--degradations", default=None, choices=list(NAMED_DEGRADATIONS),
                    help="how LR inputs are made: 'none' = clean bicubic pairs, 'photo' = blur, resize "
                         "method, noise and JPEG (upscaler/degradations.py). Default: the family's "
                         "(photo for --model photo, none otherwise). Validation inputs get the same, "
@@ -228,7 +230,7 @@ def build_data(args, stage, accelerator):
             split = ds.train_test_split(test_size=args.val_split_size, seed=1234, shuffle=True)
             ds, val_ds = split["train"], split["test"]
         images = sr_data.DecodedImages.build(ds, args.cache_dir, num_workers=args.dataloader_num_workers)
-    spec = sr_data.NAMED_DEGRADATIONS[degradations_name(args)]
+    spec = NAMED_DEGRADATIONS[degradations_name(args)]
     pairs = sr_data.PairMaker(images, stage, args.patch_size or DEFAULT_PATCH[stage.name],
                               args.train_batch_size, accelerator.device, seed=args.seed,
                               rank=accelerator.process_index, world=accelerator.num_processes,
@@ -239,7 +241,7 @@ def build_data(args, stage, accelerator):
         if img is not None:
             lr, hr = eval_pair(img, stage)
             if spec is not None:  # the same degraded input for every run and step: seeded by the image
-                lr = degraded_pair(hr, stage.factor, spec, key=i)[0]
+                lr = degrade_image(hr, stage.factor, spec, seed=10_000 + i)
             val.append((lr, hr))
     return pairs, val, images.skipped
 
@@ -247,12 +249,6 @@ def build_data(args, stage, accelerator):
 def degradations_name(args) -> str:
     return args.degradations or get_family(args.model).degradations
 
-
-def degraded_pair(hr, factor, spec, key):
-    """(degraded LR, HR) PIL images from an HR PIL image, seeded by ``key``."""
-    g = torch.Generator().manual_seed(10_000 + key)
-    lr = sr_data.degrade((to_tensor(hr)[None] * 255).round(), factor, g, spec)
-    return tensor_to_pil(lr / 255), hr
 
 
 class EMA:

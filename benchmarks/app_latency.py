@@ -43,21 +43,24 @@ def median_time(fn, repeats):
     return timeit(fn, repeats, warmup=1)  # speed.py's timer: median after warm-up
 
 
-def start_app(port):
+def start_app(port, env_extra=None, log=None):
+    """``python app.py`` offline on ``port`` (``env_extra`` on top of this environment), its
+    output into ``log`` (a temporary file by default); -> (process, url, log) once it answers.
+    The benchmarks that talk to a running app (this one, soak.py) start it here."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
-    log = tempfile.TemporaryFile()
+           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", **(env_extra or {})}
+    log = log or tempfile.TemporaryFile("w+")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 180
     while True:
         try:
             urllib.request.urlopen(url, timeout=2)
-            return proc, url
+            return proc, url, log
         except OSError:
             if proc.poll() is not None or time.time() > deadline:
                 log.seek(0)
-                raise RuntimeError("app did not start:\n" + log.read().decode()[-2000:])
+                raise RuntimeError("app did not start:\n" + log.read()[-3000:])
             time.sleep(0.5)
 
 
@@ -78,7 +81,7 @@ def main(argv=None):
     sys.path.insert(0, str(ROOT))
     import app  # the handlers, in this process, with the same weights and settings
 
-    proc, url = start_app(args.port)
+    proc, url, _ = start_app(args.port)
     rows = []
     try:
         client = Client(url, verbose=False, download_files=tempfile.mkdtemp())

@@ -44,7 +44,7 @@ def worker(tasks, results):
     warnings.simplefilter("ignore")  # PIL's warnings about corrupt files: the outcome is what counts
 
     torch.set_num_threads(1)
-    from upscaler.images import DEFAULT_MAX_PIXELS, ImageRejected, check_output_size, open_checked
+    from upscaler.images import DEFAULT_MAX_PIXELS, ImageRejected, check_output_size, open_checked, oriented
     from upscaler.inference import load_upscaler
 
     up = load_upscaler("64to128")
@@ -56,8 +56,6 @@ def worker(tasks, results):
             img = open_checked(path, DEFAULT_MAX_PIXELS)
             results.put("progress")  # decoded
             check_output_size(img.size, 2, 400_000_000)
-            from upscaler.images import oriented
-
             want = oriented(img).size
             out = up(img, progress=lambda done, total: results.put("progress"))
             if out.size != (want[0] * 2, want[1] * 2):

@@ -26,7 +26,8 @@ from upscaler.degradations import CONDITIONS, degraded_input  # noqa: E402
 from upscaler.inference import load_upscaler  # noqa: E402
 from upscaler.metrics import psnr_ssim  # noqa: E402
 from upscaler.models import FAMILIES  # noqa: E402
-from upscaler.protocol import GROUND_TRUTH_SIZE, centre_square, image_files  # noqa: E402
+from upscaler.protocol import classical, ground_truth, image_files, stage_target  # noqa: E402
+from upscaler.stages import STAGES  # noqa: E402
 
 SCALES = {"x2": "64to128", "x8": "64to512"}
 INPUT_SIZE = 64
@@ -84,16 +85,13 @@ def main(argv=None):
         return figure(args.figure_only, args.weights)
 
     files = image_files(args.data)[:args.limit]
-    truths = [centre_square(Image.open(f).convert("RGB")).resize((GROUND_TRUTH_SIZE,) * 2, Image.BICUBIC)
-              for f in files]
+    truths = [ground_truth(Image.open(f).convert("RGB")) for f in files]
     result = {"images": len(files), "data": Path(args.data).name, "scales": {}}
     for scale, stage in ((s, SCALES[s]) for s in args.scales):
         factor = int(scale[1:])
         ups = {m: load_upscaler(stage, model=m, weights=args.weights) for m in args.models}
-        methods = {"bicubic": lambda img: img.resize((img.width * factor, img.height * factor), Image.BICUBIC),
-                   **ups}
-        targets = [t.resize((INPUT_SIZE * factor,) * 2, Image.BICUBIC) if INPUT_SIZE * factor != GROUND_TRUTH_SIZE
-                   else t for t in truths]
+        methods = {"bicubic": classical("bicubic", factor), **ups}
+        targets = [stage_target(t, STAGES[stage]) for t in truths]
         table = {}
         for cond in args.conditions:
             inputs = [degraded_input(t, INPUT_SIZE, cond, seed=i) for i, t in enumerate(truths)]

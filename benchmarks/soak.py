@@ -41,7 +41,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,23 +102,13 @@ def make_jobs(n, normal, hostile, rng: random.Random):
 
 
 # ------------------------------------------------------------------------ server
-def start_app(workdir: Path, port: int, ttl_env=None):
-    env = {**os.environ, **(ttl_env or {}), "HF_HUB_OFFLINE": "1", "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "TMPDIR": str(workdir),
-           "GRADIO_TEMP_DIR": str(workdir / "gradio"), "UPSCALER_MAX_QUEUE": "64"}
-    log = open(workdir / "app.log", "w+")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return proc, url, log
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                log.seek(0)
-                raise RuntimeError("app did not start:\n" + log.read()[-3000:])
-            time.sleep(0.5)
+def start_soak_app(workdir: Path, port: int, ttl_env=None):
+    """The app with its output folder and Gradio's cache inside ``workdir`` (to measure them)."""
+    from app_latency import start_app  # benchmarks/ is on sys.path when a benchmark runs as a script
+
+    env = {**(ttl_env or {}), "TMPDIR": str(workdir), "GRADIO_TEMP_DIR": str(workdir / "gradio"),
+           "UPSCALER_MAX_QUEUE": "64"}
+    return start_app(port, env, open(workdir / "app.log", "w+"))
 
 
 def folder_use(paths) -> tuple:
@@ -193,7 +182,7 @@ def soak(requests=500, clients=8, warmup=50, sample_every=10.0, seed=0, port=787
     jobs = make_jobs(requests, normal, hostile, rng)
     ttl_env = {k: str(v) for k, v in (("UPSCALER_OUTPUT_TTL", output_ttl), ("UPSCALER_CACHE_TTL", cache_ttl))
                if v is not None}
-    proc, url, log = start_app(workdir, port, ttl_env)
+    proc, url, log = start_soak_app(workdir, port, ttl_env)
     server = psutil.Process(proc.pid)
     todo = queue.Queue()
     for i, job in enumerate(jobs):

@@ -43,7 +43,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .degradations import NAMED as NAMED_DEGRADATIONS
 from .degradations import Degradations, degrade
 from .images import oriented
 from .stages import Stage

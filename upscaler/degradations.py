@@ -273,19 +273,24 @@ def pil_jpeg(img, quality: int):
 def degraded_input(hr, size: int, condition: str, seed: int = 0):
     """A PIL image ``hr`` -> the ``size`` x ``size`` input of a test ``condition`` (PIL image).
     Seeded: the same image and seed always give the same input."""
-    import numpy as np
-    from PIL import Image
-
     try:
         spec, quality = CONDITIONS[condition]
     except KeyError:
         raise ValueError(f"unknown condition {condition!r}; choose one of {', '.join(CONDITIONS)}") from None
+    img = degrade_image(hr, hr.width // size, spec, seed)
+    return pil_jpeg(img, quality) if quality is not None else img
+
+
+def degrade_image(hr, factor: int, spec: Degradations | None, seed: int):
+    """A PIL image -> its input ``factor`` times smaller, degraded by ``spec`` (None: the
+    clean bicubic downscale) from a generator seeded with ``seed`` (PIL image)."""
+    import numpy as np
+    from PIL import Image
+
     x = torch.from_numpy(np.array(hr.convert("RGB"), dtype=np.float32)).permute(2, 0, 1)[None]
-    factor = hr.width // size
     if spec is None:
         from .data import pil_bicubic
-        lr = pil_bicubic(x, (size, size))
+        lr = pil_bicubic(x, (x.shape[2] // factor, x.shape[3] // factor))
     else:
         lr = degrade(x, factor, torch.Generator().manual_seed(seed), spec)
-    img = Image.fromarray(lr[0].permute(1, 2, 0).clamp(0, 255).byte().numpy())
-    return pil_jpeg(img, quality) if quality is not None else img
+    return Image.fromarray(lr[0].permute(1, 2, 0).clamp(0, 255).byte().numpy())

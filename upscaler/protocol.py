@@ -35,13 +35,22 @@ def centre_square(img: Image.Image) -> Image.Image:
     return img.crop((left, top, left + s, top + s))
 
 
+def ground_truth(img: Image.Image) -> Image.Image:
+    """A photo's ground truth: its centre square at 512x512 (PIL bicubic)."""
+    return centre_square(img).resize((GROUND_TRUTH_SIZE,) * 2, Image.BICUBIC)
+
+
+def stage_target(gt: Image.Image, stage: Stage) -> Image.Image:
+    """The ground truth at a stage's output size (what its result is scored against)."""
+    return gt.resize((stage.output_size,) * 2, Image.BICUBIC) if stage.output_size != GROUND_TRUTH_SIZE else gt
+
+
 def eval_pair(img: Image.Image, stage: Stage):
     """centre square -> 512x512 ground truth -> (input at the stage's input size, target at
     its output size), both PIL images."""
-    gt = centre_square(img).resize((GROUND_TRUTH_SIZE,) * 2, Image.BICUBIC)
-    hr = gt.resize((stage.output_size,) * 2, Image.BICUBIC) if stage.output_size != GROUND_TRUTH_SIZE else gt
+    gt = ground_truth(img)
     lr = gt.resize((stage.input_size,) * 2, Image.BICUBIC)
-    return lr, hr
+    return lr, stage_target(gt, stage)
 
 
 def classical(name: str, factor: int):

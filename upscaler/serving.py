@@ -35,7 +35,7 @@ from .images import (
 )
 from .metrics import psnr_ssim
 from .degradations import CONDITIONS, degraded_input
-from .protocol import GROUND_TRUTH_SIZE, centre_square, classical, eval_pair
+from .protocol import classical, eval_pair, ground_truth
 from .stages import STACK_STAGE, TWO_X_STAGES, get_stage
 
 SCALES = (2, 4, 8)
@@ -158,8 +158,7 @@ def compare_image(path, stage, upscalers: dict, max_input_pixels: int, out_dir: 
         raise ImageRejected(f"the image is {img.width}x{img.height}; Compare needs at least 16 pixels a side")
     lr, truth = eval_pair(img, st)
     if condition != "clean":
-        gt = centre_square(img).resize((GROUND_TRUTH_SIZE,) * 2, Image.BICUBIC)
-        lr = degraded_input(gt, st.input_size, condition, seed=0)
+        lr = degraded_input(ground_truth(img), st.input_size, condition, seed=0)
     results = {name: classical(name, st.factor)(lr) for name in ("bilinear", "bicubic")}
     for model, up in upscalers.items():
         results[model] = up(lr)
