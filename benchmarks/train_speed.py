@@ -19,9 +19,11 @@ For each device (cpu, and cuda when present), model (default, photo, seed) and s
 bf16 autocast on CUDA and on CPUs with native bf16, as weights/train.sh trains; fp32 elsewhere.
 """
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -57,7 +59,8 @@ def real_loop(train, device, model, stage, steps, batch, precision, data, workdi
             "--init-weights", str(BUNDLED_WEIGHTS), "--dataloader-num-workers", str(os.cpu_count())]
     if device == "cpu":
         argv.append("--cpu")
-    train.main(argv)
+    with contextlib.redirect_stdout(sys.stderr):  # the run's own log is not part of the table
+        train.main(argv)
     for state in (AcceleratorState, GradientState, PartialState):  # the next run may use another device
         state._reset_state()
     summary = json.loads((out / "logs" / model / stage / "train_summary.json").read_text())
