@@ -30,13 +30,15 @@ import traceback
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 import torch
 from PIL import Image
 
-from upscaler import serving
+from upscaler import browser, serving
 from upscaler.images import (
     DEFAULT_MAX_PIXELS,
     ImageRejected,
+    check_output_size,
     fit_size,
     open_checked,
     oriented,
@@ -73,18 +75,23 @@ except ImportError:
         return fn
 
 
-# Every result is written here as a file and handed to Gradio as a path, which Gradio
-# copies into its cache atomically. (A PIL image it would encode and rewrite in place at a
-# path named by the content's hash, so two users getting the same result could read a
-# half-written file.) Our copies are needed only until Gradio has copied them, so each
-# request removes those older than OUTPUT_TTL. Gradio's own cache (what the page and the
-# API download from) is pruned by delete_cache: every CACHE_TTL / 2 seconds, files older
-# than CACHE_TTL go. So the disk holds at most about OUTPUT_TTL + 1.5 x CACHE_TTL seconds of
-# results (benchmarks/soak.py measures the rate); a download link lives CACHE_TTL at least.
+# Every result is written here as a file (under a temporary name, then renamed, so a reader
+# never sees half a file) and handed to Gradio as a path. The folder is a Gradio static
+# path: Gradio serves the files from here instead of hashing and copying each one into its
+# cache, which took about 50 ms of an 8x request (benchmarks/app_latency.py). So a result's
+# link lives as long as its file here: each request removes the folders older than
+# OUTPUT_TTL. Gradio's own cache (uploads, examples) is pruned by delete_cache: every
+# CACHE_TTL / 2 seconds, files older than CACHE_TTL go. The disk holds at most about
+# OUTPUT_TTL seconds of results plus 1.5 x CACHE_TTL seconds of uploads (benchmarks/soak.py
+# measures the rates).
 OUTPUTS = Path(tempfile.mkdtemp(prefix="upscaler-outputs-"))
-OUTPUT_TTL = float(os.environ.get("UPSCALER_OUTPUT_TTL", 600))  # seconds
+OUTPUT_TTL = float(os.environ.get("UPSCALER_OUTPUT_TTL", 1200))  # seconds
 CACHE_TTL = int(os.environ.get("UPSCALER_CACHE_TTL", 1200))  # seconds
 atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
+# Browser mode: the networks as ONNX files, exported when a page first asks for one.
+ONNX = browser.OnnxFolder(tempfile.mkdtemp(prefix="upscaler-onnx-"))
+atexit.register(shutil.rmtree, ONNX.folder, ignore_errors=True)
+gr.set_static_paths([OUTPUTS, ONNX.folder, *browser.static_paths()])
 
 
 GRADIO_CACHE = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
@@ -401,6 +408,42 @@ def page_batch(files, scale_label, model, denoise=1.0):
             _status("Done.", "ok") + "\n\n" + "\n".join(f"- {_as_text(line)}" for line in lines.splitlines()))
 
 
+def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0):
+    """Browser mode: what the page needs to run the networks itself (upscaler/browser.py);
+    -> (plan for web/browser_mode.js, or None after a refusal; status line)."""
+    try:
+        _need_image(image)
+        model = _model(model)
+        pipeline = Pipeline.for_scale(_scale(scale_label), x2_stage)
+        strength = _strength(model, denoise if FAMILIES[model].blend_base else 1.0)
+        try:
+            size = oriented(open_checked(image, MAX_INPUT_PIXELS)).size
+            check_output_size(size, pipeline.scale, MAX_OUTPUT_PIXELS, hint="use a smaller scale")
+        except ImageRejected as e:
+            raise gr.Error(f"Cannot use this image: {e}.") from None
+        stages = []
+        for stage in pipeline.stages:
+            if (model, stage) not in NETS:
+                raise gr.Error(f"No usable weights for {model}/{stage} on this server.")
+            key, make = f"{model}-{stage}", (lambda s=stage: NETS[model, s])
+            if strength < 1.0:
+                base = FAMILIES[model].blend_base
+                key += f"-denoise{strength:.2f}"
+                make = (lambda s=stage: blend_networks(NETS[base, s], NETS[model, s], strength))
+            stages.append(browser.stage_spec(ONNX.path(key, make), NETS[model, stage], stage))
+    except gr.Error as e:
+        return None, _status(e.message, "error")
+    name = serving.download_name(image, pipeline.scale, model)
+    return browser.plan(stages, name), _status(
+        f"Running in your browser: {pipeline.scale}x with the {FAMILIES[model].label} model. Progress below.", "ok")
+
+
+def page_in_browser_changed(on):
+    """The "run in my browser" box swaps the server's button and view for the browser's."""
+    return (gr.update(visible=not on), gr.update(visible=on), gr.update(visible=not on), gr.update(visible=on),
+            gr.update(visible=not on))
+
+
 def clear_results():
     """What the Upscale tab shows when its inputs change: no result of other settings."""
     return None, gr.update(visible=False), None, None, None, None
@@ -439,6 +482,46 @@ CSS = """
 #cmp-gallery .thumbnail-lg > img { height: auto !important; aspect-ratio: 1 / 1; }
 #cmp-gallery .caption-label { position: static !important; white-space: normal !important; overflow: visible !important;
   text-overflow: clip !important; max-width: 100% !important; transform: none !important; opacity: 1 !important; }
+"""
+
+
+# Browser mode's view, filled by web/browser_mode.js: status and progress, a bilinear |
+# learned comparison (a split handle over two full-size canvases), 1:1 crops (click the
+# comparison to move them) and the PNG download.
+BROWSER_VIEW = """
+<div class="bm">
+  <div class="bm-bar"><span id="bm-status">Press "Upscale in my browser".</span>
+    <progress id="bm-progress" value="0" max="1" hidden></progress>
+    <button id="bm-cancel" type="button" hidden>Cancel</button></div>
+  <div id="bm-compare" hidden>
+    <div class="bm-stack"><canvas id="bm-learned"></canvas><canvas id="bm-bilinear"></canvas>
+      <span class="bm-label bm-left">&#9664; bilinear</span><span class="bm-label bm-right">learned &#9654;</span></div>
+    <input id="bm-split" type="range" min="0" max="100" value="50" aria-label="bilinear | learned split">
+    <div class="bm-hint">Drag the handle to compare; click the picture to move the 1:1 crops.</div>
+  </div>
+  <div id="bm-crops" hidden>
+    <figure><canvas id="bm-crop-bilinear"></canvas><figcaption>bilinear, 1:1</figcaption></figure>
+    <figure><canvas id="bm-crop-learned"></canvas><figcaption>learned, 1:1</figcaption></figure>
+  </div>
+  <a id="bm-download" hidden>Download</a>
+</div>
+"""
+BROWSER_CSS = """
+.bm-bar { display: flex; gap: 12px; align-items: center; flex-wrap: wrap; min-height: 2.5em; }
+#bm-status[data-kind=error] { color: #b91c1c; font-weight: 600; }
+.bm-stack { position: relative; line-height: 0; }
+.bm-stack canvas { width: 100%; height: auto; }
+#bm-bilinear { position: absolute; left: 0; top: 0; }
+.bm-label { position: absolute; top: 8px; background: rgba(0, 0, 0, .65); color: #fff; padding: 2px 8px;
+  border-radius: 4px; font-size: 13px; line-height: 1.4; pointer-events: none; }
+.bm-left { left: 8px; } .bm-right { right: 8px; }
+#bm-split { width: 100%; }
+#bm-crops { display: flex; gap: 12px; flex-wrap: wrap; }
+#bm-crops[hidden], #bm-compare[hidden] { display: none; }
+#bm-crops canvas { image-rendering: pixelated; border: 1px solid #ccc; }
+#bm-download { display: inline-block; margin-top: 8px; padding: 6px 14px; border-radius: 6px; background: #f97316;
+  color: #fff; text-decoration: none; }
+#bm-download[hidden] { display: none; }
 """
 
 
@@ -484,6 +567,12 @@ def build_demo():
                                     elem_id="examples")
                     scale = gr.Radio(SCALE_CHOICES, value="2x", label="enlarge by", elem_id="scale")
                     go = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
+                    go_browser = gr.Button("Upscale in my browser", variant="primary", visible=False,
+                                           elem_id="browser-button")
+                    in_browser = gr.Checkbox(False, label="run in my browser", elem_id="in-browser",
+                                             info="Your device runs the network (onnxruntime-web: WebGPU, else "
+                                                  "WebAssembly); only the network file (about 1 MB) is downloaded, "
+                                                  "and no result is sent back. Nothing waits in the server's queue.")
                     shrink = gr.Button("Shrink to fit and upscale", visible=False, elem_id="shrink-button")
                     status = gr.Markdown(_status("Upload an image, choose a scale, press Upscale."),
                                          elem_id="status")
@@ -500,19 +589,22 @@ def build_demo():
                         gr.Markdown("4x chains 64to128 and 128to256; 8x is the fine-tuned 8x network. "
                                     "The default 2x network is the one that scores best (README, Quality).")
                 with gr.Column(scale=3):
-                    slider = gr.ImageSlider(label="bilinear | learned", type="filepath", format="png",
-                                            max_height=1000, buttons=["fullscreen"], elem_id="upscale-slider")
-                    gr.Markdown("Drag the handle to compare. Scroll on the picture to zoom in and drag to pan; "
-                                "the full-screen button (top right of the picture) gives it the whole screen.", elem_id="zoom-hint")
-                    with gr.Row():
-                        crop_bilinear = gr.Image(label="bilinear, 1:1", type="pil", format="png", height=CROP + 40,
-                                                 interactive=False, elem_id="crop-bilinear")
-                        crop_learned = gr.Image(label="learned, 1:1", type="pil", format="png", height=CROP + 40,
-                                                interactive=False, elem_id="crop-learned")
-                        crop_where = gr.Image(label="where (click your image to move)",
-                                              type="pil", format="png", height=CROP + 40, interactive=False,
-                                              elem_id="crop-where")
-                    download = gr.DownloadButton("Download", visible=False, elem_id="download")
+                    with gr.Column(elem_id="server-view") as server_view:
+                        slider = gr.ImageSlider(label="bilinear | learned", type="filepath", format="png",
+                                                max_height=1000, buttons=["fullscreen"], elem_id="upscale-slider")
+                        gr.Markdown("Drag the handle to compare. Scroll on the picture to zoom in and drag to pan; "
+                                    "the full-screen button (top right of the picture) gives it the whole screen.", elem_id="zoom-hint")
+                        with gr.Row():
+                            crop_bilinear = gr.Image(label="bilinear, 1:1", type="pil", format="png", height=CROP + 40,
+                                                     interactive=False, elem_id="crop-bilinear")
+                            crop_learned = gr.Image(label="learned, 1:1", type="pil", format="png", height=CROP + 40,
+                                                    interactive=False, elem_id="crop-learned")
+                            crop_where = gr.Image(label="where (click your image to move)",
+                                                  type="pil", format="png", height=CROP + 40, interactive=False,
+                                                  elem_id="crop-where")
+                        download = gr.DownloadButton("Download", visible=False, elem_id="download")
+                    browser_view = gr.HTML(BROWSER_VIEW, visible=False, elem_id="browser-view")
+                    browser_plan = gr.JSON(visible=False)
         with gr.Tab("Compare"):
             gr.Markdown("How well does each method restore detail? The centre of your photo is shrunk to the "
                         "network's training size, enlarged back by each method, and scored against the original.")
@@ -551,6 +643,13 @@ def build_demo():
             control.change(clear_results, None, results, api_visibility="private")
         up_outputs = [slider, download, status, crop_bilinear, crop_learned, crop_where, result_files]
         go.click(page_upscale, [image, scale, model, x2_stage, denoise], up_outputs, **page)
+        # Browser mode: the server only exports the network (once) and says where it is; the
+        # page's script (web/browser_mode.js) does the rest, without the queue.
+        in_browser.change(page_in_browser_changed, in_browser, [go, go_browser, server_view, browser_view, shrink],
+                          api_visibility="private")
+        go_browser.click(page_browser_plan, [image, scale, model, x2_stage, denoise], [browser_plan, status],
+                         api_visibility="private", concurrency_limit=None).then(
+            None, [image, browser_plan], None, js="(image, plan) => { window.catUpscaler.run(image, plan); }")
         shrink.click(page_shrink_and_upscale, [image, scale, model, x2_stage, denoise], [*up_outputs, shrink],
                      **page)
         # a click on the input moves the crops, and brings them into view (they sit below the result)
@@ -597,4 +696,8 @@ demo = build_demo()
 
 if __name__ == "__main__":
     # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are read by launch() itself.
-    demo.launch(max_file_size=MAX_FILE_SIZE, show_error=True, css=CSS)
+    # Cross-origin isolation gives browser mode its WebAssembly threads (UPSCALER_ISOLATE=0: off).
+    isolate = os.environ.get("UPSCALER_ISOLATE", "1") != "0"
+    demo.launch(max_file_size=MAX_FILE_SIZE, show_error=True, css=CSS + BROWSER_CSS,
+                head=f"<script>{browser.SCRIPT.read_text()}</script>",
+                app_kwargs={"middleware": [Middleware(browser.CrossOriginIsolation)]} if isolate else None)

@@ -2,23 +2,25 @@
 beside ``load_upscaler`` on the same image in the same run.
 
     python benchmarks/app_latency.py              # x2 and x8 of examples/cat.4018.jpg (276x374)
-    python benchmarks/app_latency.py --repeats 5
+    python benchmarks/app_latency.py --rounds 11
 
-Rows, per scale, and where the time goes:
+Per scale, three calls are timed in turn, round after round (speed.py's ``interleaved``):
 * ``load_upscaler``: the network on the decoded image (tiles, stitching), in this process;
 * the handler, in this process (``app.upscale_by`` called directly): decode, network, the
   bilinear image, both PNGs written;
-* ``/upscale_by`` end to end: the handler plus upload, queue, Gradio's copy into its cache,
-  and the client's download of the files;
-* the PNG encoding of one result at the app's setting and at PIL's default.
-The ratio end-to-end / load_upscaler is the overhead a user pays beyond the network; the
-difference handler - load_upscaler is the request's own file work, end to end - handler is
-Gradio's and the transfer's. Medians of ``--repeats`` runs after one warm-up. The app runs
-offline (bundled weights).
+* ``/upscale_by`` end to end: the handler plus upload, queue, and the client's download of
+  the files.
+This machine's speed drifts by 20% or more within a minute, so the ratio end to end /
+load_upscaler is taken per round, from calls made seconds apart, and its median is
+reported (with its quartiles). The difference handler - load_upscaler is the request's own
+file work; end to end - handler is Gradio's and the transfer's. Then the PNG writing of one
+result: the app's writer (upscaler/png.py) and Pillow's at level 1. The app runs offline
+(bundled weights).
 """
 import argparse
 import io
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,11 +30,11 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from speed import timeit  # benchmarks/ is on sys.path when a benchmark runs as a script
+from speed import interleaved, ratio_quartiles, timeit  # benchmarks/ is on sys.path when run as a script
 
 from upscaler import load_upscaler
 from upscaler.inference import describe_device
-from upscaler.images import PNG_COMPRESS_LEVEL
+from upscaler.png import write_png
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "cat.4018.jpg"
@@ -68,7 +70,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--image", default=str(EXAMPLE))
     ap.add_argument("--scales", nargs="+", type=int, default=[2, 8], choices=[2, 8])
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=7, help="timed rounds after 3 warm-up rounds")
     ap.add_argument("--port", type=int, default=7871)
     args = ap.parse_args(argv)
     from gradio_client import Client, handle_file
@@ -87,37 +89,39 @@ def main(argv=None):
         client = Client(url, verbose=False, download_files=tempfile.mkdtemp())
         for scale in args.scales:
             up = load_upscaler(STAGE_FOR[scale])
-            direct = median_time(lambda: up(img), args.repeats)
+            times = interleaved({
+                "network": lambda: up(img),
+                "handler": lambda: app.upscale_by(args.image, scale),
+                "e2e": lambda: client.predict(handle_file(args.image), scale, api_name="/upscale_by"),
+            }, args.rounds)
             result = up(img)
-            handler = median_time(lambda: app.upscale_by(args.image, scale), args.repeats)
-            e2e = median_time(lambda: client.predict(handle_file(args.image), scale, api_name="/upscale_by"),
-                              args.repeats)
-
-            def encode(level):
-                return lambda: result.save(io.BytesIO(), "PNG", compress_level=level)
-
-            rows.append((scale, f"{img.width}x{img.height}", f"{result.width}x{result.height}", direct, handler, e2e,
-                         median_time(encode(PNG_COMPRESS_LEVEL), args.repeats), median_time(encode(6), args.repeats)))
+            ours = median_time(lambda: write_png(result, io.BytesIO()), args.rounds)
+            pillow = median_time(lambda: result.save(io.BytesIO(), "PNG", compress_level=1), args.rounds)
+            rows.append((scale, f"{img.width}x{img.height}", f"{result.width}x{result.height}",
+                         {k: statistics.median(v) for k, v in times.items()}, ratio_quartiles(times, "e2e", "network"),
+                         ours, pillow))
     finally:
         proc.terminate()
         proc.wait(10)
     print(f"device: {name}; torch {torch.__version__}; image {Path(args.image).name}; "
-          f"median of {args.repeats}")
+          f"medians of {args.rounds} interleaved rounds")
     print()
-    print(f"| scale | in | out | load_upscaler, s | handler in process, s | /upscale_by end to end, s | ratio | "
-          f"PNG encode level {PNG_COMPRESS_LEVEL} (app), s | PNG encode level 6 (PIL default), s |")
+    print("| scale | in | out | load_upscaler, s | handler in process, s | /upscale_by end to end, s | "
+          "ratio end to end / load_upscaler (per round: median, quartiles) | PNG write, app's writer, s | "
+          "PNG write, Pillow level 1, s |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
-    for scale, size_in, size_out, direct, handler, e2e, fast, default in rows:
-        print(f"| x{scale} | {size_in} | {size_out} | {direct:.3f} | {handler:.3f} | {e2e:.3f} | {e2e / direct:.2f} | "
-              f"{fast:.3f} | {default:.3f} |")
+    for scale, size_in, size_out, t, (q1, med, q3), ours, pillow in rows:
+        print(f"| x{scale} | {size_in} | {size_out} | {t['network']:.3f} | {t['handler']:.3f} | {t['e2e']:.3f} | "
+              f"**{med:.2f}** ({q1:.2f}-{q3:.2f}) | {ours:.3f} | {pillow:.3f} |")
     print()
-    print("Where the time goes (s): network = load_upscaler; the request's files = handler - network "
+    print("Where the time goes (s, medians): network = load_upscaler; the request's files = handler - network "
           "(decode, bilinear, PNGs); Gradio and transfer = end to end - handler.")
     print()
     print("| scale | network | the request's files | Gradio and transfer | end to end |")
     print("|---|---:|---:|---:|---:|")
-    for scale, _, _, direct, handler, e2e, *_ in rows:
-        print(f"| x{scale} | {direct:.3f} | {handler - direct:.3f} | {e2e - handler:.3f} | {e2e:.3f} |")
+    for scale, _, _, t, *_ in rows:
+        print(f"| x{scale} | {t['network']:.3f} | {t['handler'] - t['network']:.3f} | {t['e2e'] - t['handler']:.3f} | "
+              f"{t['e2e']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -46,9 +46,18 @@ def export_onnx(model: str, stage, output_dir, weights=None, repo_id=None, revis
     for name in ("config.json", WEIGHTS_NAME):  # a complete weights folder, ready to push
         if (source / name).is_file() and not (folder / name).exists():
             shutil.copyfile(source / name, folder / name)
+    path = folder / ONNX_NAME
+    write_onnx(net, path, {"model": model, "stage": stage.name})
+    return path
+
+
+def write_onnx(net, path, facts: dict | None = None) -> Path:
+    """``net`` (float32, eval) as ONNX at ``path``, written under a temporary name and
+    renamed; ``facts`` (e.g. model and stage names), when given, go into the file's
+    metadata with what the network says of itself."""
+    path = Path(path)
     m = net.size_multiple
     example = torch.rand(1, 3, _round_up(48, m), _round_up(40, m))
-    path = folder / ONNX_NAME
     tmp = path.with_name(path.name + ".part")
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the exporter's notice about itself (see above)
@@ -56,7 +65,8 @@ def export_onnx(model: str, stage, output_dir, weights=None, repo_id=None, revis
                           dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
                                         "upscaled": {0: "batch", 2: "out_height", 3: "out_width"}},
                           opset_version=OPSET, dynamo=False)
-    _describe(tmp, net, model, stage.name)
+    if facts is not None:
+        _describe(tmp, net, **facts)
     tmp.replace(path)
     return path
 

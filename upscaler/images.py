@@ -8,6 +8,7 @@ decodes fully so truncated files fail here, and turns every failure into
 import warnings
 
 from PIL import ExifTags, Image, ImageOps
+from .png import write_png
 
 # Refuse images past this many input pixels before decoding them.
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -142,7 +143,10 @@ def save_image(img: Image.Image, path, facts: dict | None = None, fmt: str | Non
         if fmt == "WEBP":
             params.pop("dpi", None)  # not a WebP field
     tmp = path.with_name(path.name + ".part")
-    img.save(tmp, format=fmt, **params)
+    if fmt == "PNG":
+        write_png(img, tmp, **params)  # Pillow's encoder for small or unusual images, a faster one for big ones
+    else:
+        img.save(tmp, format=fmt, **params)
     tmp.replace(path)
     return path
 

@@ -1,0 +1,123 @@
+"""Browser mode: the networks run in the page with onnxruntime-web (WebAssembly back end,
+headless Chromium), from the npm copy the app serves, offline. The result must be the
+server path's result: PSNR >= 45 dB against ``load_upscaler(..., dtype="float32")`` on the
+same photo, at the same size, downloadable under the server's file name."""
+import hashlib
+import base64
+import io
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from PIL import Image
+
+from upscaler import browser, load_upscaler
+from upscaler.serving import download_name
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from browser_speed import CHROMIUM, CHROMIUM_ARGS, open_page, page_result, upscale_in_page  # noqa: E402
+
+pytestmark = pytest.mark.slow  # a server and a browser
+
+EXAMPLE = ROOT / "examples" / "cat.4018.jpg"  # 276 x 374
+STAGE_FOR = {2: "64to128", 8: "64to512"}
+
+
+def psnr(a, b) -> float:
+    mse = np.mean((np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse)
+
+
+def test_the_runtime_is_the_pinned_npm_copy():
+    """The app serves web/node_modules (installed by `npm ci`, as .ci/run does); the CDN
+    fallback names the same version with the hash of these very bytes."""
+    assert browser.LOCAL_DIST.is_dir(), "run `npm ci --prefix web` (the README's install step; .ci/run does)"
+    lock = json.loads((browser.WEB / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/onnxruntime-web"]["version"] == browser.RUNTIME_VERSION
+    assert json.loads((browser.WEB / "package.json").read_text())["dependencies"]["onnxruntime-web"] == \
+        browser.RUNTIME_VERSION
+    digest = hashlib.sha384((browser.LOCAL_DIST / browser.RUNTIME_FILE).read_bytes()).digest()
+    assert browser.RUNTIME_INTEGRITY == "sha384-" + base64.b64encode(digest).decode()
+    rt = browser.runtime()
+    assert rt["source"] == "local" and rt["script"].startswith("gradio_api/file=")
+
+
+@pytest.fixture(scope="module")
+def chromium(live_app):
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), "install Debian's chromium (apt-get install chromium); .ci/run does"
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b, live_app[0]
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(chromium):
+    b, url = chromium
+    page = open_page(b, url)
+    # offline: nothing may come from outside the app (the CDN fallback must not be used)
+    external = []
+    page.on("request", lambda r: external.append(r.url) if not r.url.startswith(url) and
+            not r.url.startswith(("blob:", "data:")) else None)
+    yield page, external
+    page.close()
+
+
+@pytest.mark.parametrize("model", ["default", "seed"])
+@pytest.mark.parametrize("scale", [2, 8])
+def test_browser_result_matches_the_server_path(page, model, scale):
+    page, external = page
+    last = upscale_in_page(page, EXAMPLE, scale, model)
+    assert last["ok"], last.get("error")
+    assert last["backend"].startswith("WebAssembly") and last["runtime"] == "local"
+    src = Image.open(EXAMPLE)
+    want = load_upscaler(STAGE_FOR[scale], model=model, dtype="float32")(src)
+    got = Image.open(io.BytesIO(page_result(page)))
+    assert got.size == want.size == (src.width * scale, src.height * scale)
+    assert (last["width"], last["height"]) == want.size
+    value = psnr(got.convert("RGB"), want)
+    assert value >= 45, f"{model} x{scale}: {value:.1f} dB against the server path"
+    assert last["download_name"] == download_name(EXAMPLE, scale, model)
+    assert 0 < last["model_bytes"] < 10e6
+    assert not external, external
+
+
+def test_download_and_cancel(page, tmp_path):
+    page, _ = page
+    last = upscale_in_page(page, EXAMPLE, 2, "default")
+    assert last["ok"], last.get("error")
+    with page.expect_download() as info:
+        page.locator("#bm-download").click()
+    assert info.value.suggested_filename == "cat.4018-x2-default.png"
+    assert Image.open(info.value.path()).size == (552, 748)
+    # A run is cancelled between tiles: a 1200x1000 photo at 2x is 12 tiles of 384 px.
+    big = tmp_path / "big.png"
+    Image.open(EXAMPLE).resize((1200, 1000)).save(big)
+    page.locator("#input-image input[type=file]").set_input_files(str(big))
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Press Upscale')")
+    page.evaluate("() => { window.catUpscaler.last = null; }")
+    page.locator("#browser-button").click()
+    page.wait_for_function("() => /tile 1 of 12/.test(document.getElementById('bm-status').innerText)",
+                           timeout=120_000)
+    page.locator("#bm-cancel").click()
+    page.wait_for_function("() => window.catUpscaler.last.finished", timeout=120_000)
+    last = page.evaluate("() => window.catUpscaler.last")
+    assert not last["ok"] and last["error"] == "Cancelled."
+    assert page.locator("#bm-status").inner_text() == "Cancelled."
+    assert page.locator("#bm-download").is_hidden() and page.locator("#bm-compare").is_hidden()
+
+
+def test_a_runtime_that_fails_to_load_says_so(chromium):
+    """No runtime (blocked here): a clear line, and the server path is offered."""
+    b, url = chromium
+    page = open_page(b, url)
+    page.route("**/onnxruntime-web/**", lambda route: route.abort())
+    last = upscale_in_page(page, EXAMPLE, 2, "default", timeout_s=60)
+    page.close()
+    assert not last["ok"]
+    assert "Could not load onnxruntime-web" in last["error"] and "use the server instead" in last["error"]
