@@ -2,7 +2,7 @@
 beside ``load_upscaler`` on the same image in the same run.
 
     python benchmarks/app_latency.py              # x2 and x8 of examples/cat.4018.jpg (276x374)
-    python benchmarks/app_latency.py --rounds 11
+    python benchmarks/app_latency.py --rounds 21
 
 Per scale, three calls are timed in turn, round after round (speed.py's ``interleaved``):
 * ``load_upscaler``: the network on the decoded image (tiles, stitching), in this process;
@@ -70,7 +70,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--image", default=str(EXAMPLE))
     ap.add_argument("--scales", nargs="+", type=int, default=[2, 8], choices=[2, 8])
-    ap.add_argument("--rounds", type=int, default=7, help="timed rounds after 3 warm-up rounds")
+    ap.add_argument("--rounds", type=int, default=11, help="timed rounds after 3 warm-up rounds")
     ap.add_argument("--port", type=int, default=7871)
     args = ap.parse_args(argv)
     from gradio_client import Client, handle_file

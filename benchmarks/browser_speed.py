@@ -98,6 +98,8 @@ def main(argv=None):
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             page = open_page(browser, url)
             isolated = page.evaluate("() => self.crossOriginIsolated")
+            webgpu = page.evaluate("async () => navigator.gpu ? ((await navigator.gpu.requestAdapter()) ? "
+                                   "'an adapter' : 'no adapter') : 'no navigator.gpu'")
             for scale in args.scales:
                 runs = [upscale_in_page(page, args.image, scale, args.model) for _ in range(args.runs + 1)]
                 failed = [r.get("error") for r in runs if not r.get("ok")]
@@ -137,6 +139,8 @@ def main(argv=None):
         print(f"| x{r['scale']} | {r['out']} | {r['shown']:.2f} | {r['ready']:.2f} | {r['bnet']:.2f} | {r['backend']} | "
               f"{r['network']:.2f} | {r['e2e']:.2f} | **{r['shown'] / r['e2e']:.1f}** | "
               f"{r['model_bytes'] / 1e6:.2f} MB | {r['png_bytes'] / 1e6:.2f} MB |")
+    print()
+    print(f"WebGPU in this headless Chromium: {webgpu} (the page would use WebGPU where there is an adapter).")
     print()
     print("First run (loads and compiles onnxruntime-web's WebAssembly, then as above), result shown: "
           + ", ".join(f"x{r['scale']} {r['first']:.2f} s" for r in rows) + ".")

@@ -26,4 +26,5 @@ python benchmarks/quality.py --output benchmarks/results/quality.json | tee benc
 # speed and memory, the training loop, the demo end to end (run last, alone)
 python benchmarks/speed.py --output benchmarks/results/speed.json | tee benchmarks/results/speed.md
 python benchmarks/train_speed.py | tee benchmarks/results/train-speed.md
-python benchmarks/app_latency.py --repeats 5 | tee benchmarks/results/app-latency.md
+python benchmarks/app_latency.py | tee benchmarks/results/app-latency.md
+python benchmarks/browser_speed.py | tee benchmarks/results/browser-speed.md

@@ -24,9 +24,10 @@ Exit status 1 when a target is missed:
 * no unexpected error;
 * RSS at the end <= 1.15 x RSS after the warm-up requests;
 * file descriptors and threads flat (at the end <= after warm-up + a small slack);
-* disk use bounded: the app removes its own files after OUTPUT_TTL (600 s) and Gradio's
-  cache drops files older than ``delete_cache``'s age (see app.py); a soak shorter than
-  those shows the growth rate, from which the bound follows.
+* disk use bounded: the app serves results from its own folder and removes them after
+  OUTPUT_TTL (1200 s); Gradio's cache (uploads) drops files older than ``delete_cache``'s
+  age (see app.py); a soak shorter than those shows the growth rates, from which the
+  bound follows.
 """
 import argparse
 import collections
@@ -248,7 +249,7 @@ def soak(requests=500, clients=8, warmup=50, sample_every=10.0, seed=0, port=787
         proc.kill()
     log.close()
     report = summarise(records, samples, warmup, time.time() - t0, alive, requests, clients)
-    report["output_ttl"], report["cache_ttl"] = output_ttl or 600, cache_ttl or 1200
+    report["output_ttl"], report["cache_ttl"] = output_ttl or 1200, cache_ttl or 1200
     report["settled"], report["settle_s"] = settled, settle
     shutil.rmtree(workdir, ignore_errors=True)
     return report
@@ -319,13 +320,15 @@ def print_report(r):
     print(f"| Gradio cache, MB / files | {a['cache_mb']:.1f} / {a['cache_files']} | "
           f"{e['cache_mb']:.1f} / {e['cache_files']} |")
     print()
-    written = max(s["outputs_mb"] + s["cache_mb"] for s in r["samples"])
-    rate = written / max(r["wall_s"], 1)  # MB/s while nothing had expired yet (an upper bound on the rate)
-    hold = r["output_ttl"] + 1.5 * r["cache_ttl"]
+    # MB/s while nothing had expired yet (upper bounds on the rates)
+    out_rate = max(x["outputs_mb"] for x in r["samples"]) / max(r["wall_s"], 1)
+    cache_rate = max(x["cache_mb"] for x in r["samples"]) / max(r["wall_s"], 1)
+    bound = out_rate * r["output_ttl"] + cache_rate * 1.5 * r["cache_ttl"]
     print(f"Largest disk use seen: app outputs {r['max_outputs_mb']:.1f} MB, Gradio cache {r['max_cache_mb']:.1f} MB "
-          f"({r['max_files']} files in all), written at about {rate * 60:.0f} MB a minute. The TTLs (app outputs "
-          f"{r['output_ttl']:g} s, Gradio cache {r['cache_ttl']:g} s, pruned every {r['cache_ttl'] / 2:g} s) keep at "
-          f"most about {hold:g} s of results: about {rate * hold / 1024:.1f} GB at this rate.")
+          f"({r['max_files']} files in all), written at about {out_rate * 60:.0f} and {cache_rate * 60:.0f} MB a "
+          f"minute. Results live {r['output_ttl']:g} s (served from the app's folder); Gradio's cache (uploads) "
+          f"{r['cache_ttl']:g} s, pruned every {r['cache_ttl'] / 2:g} s. So the disk holds at most about "
+          f"{bound / 1024:.1f} GB at these rates.")
     if r["settled"]:
         z = r["settled"]
         print(f"After {r['settle_s']:g} s without requests and then one more: app outputs {z['outputs_mb']:.1f} MB / "
@@ -343,7 +346,7 @@ def main(argv=None):
     ap.add_argument("--sample-every", type=float, default=10.0, help="seconds between samples of the server")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--port", type=int, default=7873)
-    ap.add_argument("--output-ttl", type=float, default=None, help="the app's UPSCALER_OUTPUT_TTL (default 600 s)")
+    ap.add_argument("--output-ttl", type=float, default=None, help="the app's UPSCALER_OUTPUT_TTL (default 1200 s)")
     ap.add_argument("--cache-ttl", type=int, default=None, help="the app's UPSCALER_CACHE_TTL (default 1200 s)")
     ap.add_argument("--settle", type=float, default=0.0,
                     help="after the requests, wait this long, send one more and measure the disk again")

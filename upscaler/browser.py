@@ -11,7 +11,8 @@ only hands it two things:
 * the networks as ONNX files (``export.write_onnx``), exported the first time a page asks
   for one and kept in a folder for the life of the server. The photo model's
   denoise-strength blends exist only at run time, so they could not be bundled anyway;
-  an export takes 0.03-0.2 s here (1.4 s for the first, which loads the exporter).
+  an export takes 0.02-0.23 s on the 2-core machine (the first 1.0 s, as it loads the
+  exporter; ``upscaler export --all`` prints each).
 
 ``plan`` is what the page gets for one run: for each stage of the pipeline, the ONNX file's
 URL and size and the facts the browser needs to tile exactly as ``Upscaler`` does

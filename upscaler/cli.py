@@ -9,6 +9,7 @@
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -169,9 +170,11 @@ def cmd_export(args) -> int:
     worst = 0.0
     for model in models:
         for stage in stages:
+            started = time.perf_counter()
             path = export_onnx(model, stage, args.output_dir, weights=args.weights, repo_id=args.repo_id,
                                revision=args.revision)
-            line = f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, opset {OPSET})"
+            line = (f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, opset {OPSET}, exported in "
+                    f"{time.perf_counter() - started:.2f} s)")
             if not args.no_check:
                 diff = check_onnx(path, model, stage, weights=args.output_dir)
                 worst = max(worst, diff)

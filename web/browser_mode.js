@@ -347,6 +347,14 @@
     });
   }
 
-  window.catUpscaler = { run, last: null, cancel: () => { state.cancelled = true; } };
+  function clear() {
+    // New inputs: a result on screen always belongs to the inputs beside it.
+    state.run += 1;  // a run in progress stops at its next tile
+    show("bm-compare", false); show("bm-crops", false); show("bm-download", false);
+    show("bm-progress", false); show("bm-cancel", false);
+    status("Press \"Upscale in my browser\".");
+  }
+
+  window.catUpscaler = { run, clear, last: null, cancel: () => { state.cancelled = true; } };
   wire();
 })();
