@@ -1,4 +1,5 @@
 """The demo: handlers called directly, and gradio_client against `python app.py`."""
+import io
 import json
 import os
 import subprocess
@@ -296,15 +297,22 @@ def test_client_upscale_x8(live):
 
 
 @pytest.mark.slow
-def test_the_download_is_served_from_gradios_cache(live):
-    """The app prunes its own output folder; what a client fetches must not live there."""
+def test_the_download_is_served_from_the_apps_folder(live):
+    """Results are served where the app wrote them (a Gradio static path, no copy into
+    Gradio's cache), whole, at the URL the client gets; the app's pruning (OUTPUT_TTL)
+    is then the link's lifetime."""
     from gradio_client import Client, handle_file
 
     url, _ = live
     _, download = Client(url, verbose=False, download_files=False).predict(
         handle_file(EXAMPLE), "64to128", api_name="/upscale")
     assert download["path"].endswith("cat.4093-x2-default.png")
-    assert "upscaler-outputs-" not in download["path"], download["path"]
+    assert "upscaler-outputs-" in download["path"], download["path"]
+    body = urllib.request.urlopen(download["url"], timeout=30).read()
+    with open(download["path"], "rb") as f:
+        assert body == f.read()
+    w, h = Image.open(EXAMPLE).size
+    assert Image.open(io.BytesIO(body)).size == (2 * w, 2 * h)
 
 
 @pytest.mark.slow
