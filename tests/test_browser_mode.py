@@ -1,9 +1,10 @@
 """Browser mode: the networks run in the page with onnxruntime-web (WebAssembly back end,
 headless Chromium), from the npm copy the app serves, offline. The result must be the
 server path's result: PSNR >= 45 dB against ``load_upscaler(..., dtype="float32")`` on the
-same photo, at the same size, downloadable under the server's file name."""
-import hashlib
+same photo, at the same size, downloadable under the server's file name. The CDN path is
+tested offline too: the same files from another origin, checked by the integrity hash."""
 import base64
+import hashlib
 import io
 import json
 import os
@@ -121,3 +122,67 @@ def test_a_runtime_that_fails_to_load_says_so(chromium):
     page.close()
     assert not last["ok"]
     assert "Could not load onnxruntime-web" in last["error"] and "use the server instead" in last["error"]
+
+
+@pytest.fixture(scope="module")
+def mirror():
+    """The npm copy served from another origin, as a CDN serves it (CORS allowed); with
+    ``tamper`` set, the runtime script comes back altered by one comment."""
+    import functools
+    import http.server
+    import threading
+
+    from helpers import free_port
+
+    state = {"tamper": False}
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def end_headers(self):
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Cross-Origin-Resource-Policy", "cross-origin")
+            super().end_headers()
+
+        def do_GET(self):
+            if state["tamper"] and self.path.endswith(browser.RUNTIME_FILE):
+                body = (browser.LOCAL_DIST / browser.RUNTIME_FILE).read_bytes() + b"\n// altered\n"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/javascript")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", free_port()), functools.partial(Handler, directory=str(browser.LOCAL_DIST)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/", state
+    server.shutdown()
+
+
+def test_a_cross_origin_runtime_is_checked_by_its_hash(chromium, mirror):
+    """The CDN path, offline: the runtime from another origin (as from jsDelivr), loaded
+    with the integrity hash; threads still work (the wasm glue is cross-origin); an
+    altered script is refused with a clear line."""
+    from helpers import running_app
+
+    b, _ = chromium
+    base, state = mirror
+    with running_app({"HF_HUB_OFFLINE": "1", "UPSCALER_ORT_URL": base}) as (url, _proc, _log):
+        page = open_page(b, url)
+        last = upscale_in_page(page, EXAMPLE, 2, "default")
+        assert last["ok"], last.get("error")
+        assert last["runtime"] == "mirror" and last["backend"].startswith("WebAssembly")
+        threads = page.evaluate("() => Math.min(4, navigator.hardwareConcurrency)")
+        assert page.evaluate("() => self.crossOriginIsolated") and f"{threads} thread" in last["backend"]
+        want = load_upscaler("64to128", dtype="float32")(Image.open(EXAMPLE))
+        assert psnr(Image.open(io.BytesIO(page_result(page))).convert("RGB"), want) >= 45
+        page.close()
+        state["tamper"] = True
+        page = open_page(b, url)
+        last = upscale_in_page(page, EXAMPLE, 2, "default", timeout_s=60)
+        page.close()
+    assert not last["ok"] and "Could not load onnxruntime-web" in last["error"], last

@@ -19,6 +19,7 @@ URL and size and the facts the browser needs to tile exactly as ``Upscaler`` doe
 (factor, size multiple, tile, overlap, value range), plus the download's file name.
 """
 import functools
+import os
 import threading
 from pathlib import Path
 from urllib.parse import quote
@@ -42,7 +43,13 @@ def file_url(path: Path) -> str:
 
 def runtime() -> dict:
     """Where the page loads onnxruntime-web from: {"script", "wasm_paths", "integrity",
-    "source": "local" (web/node_modules) or "cdn"}."""
+    "source": "local" (web/node_modules), "cdn", or "mirror"}. ``UPSCALER_ORT_URL`` names
+    a mirror of the package's ``dist/`` folder to use instead (checked by the same hash)."""
+    mirror = os.environ.get("UPSCALER_ORT_URL")
+    if mirror:
+        base = mirror.rstrip("/") + "/"
+        return {"script": base + RUNTIME_FILE, "wasm_paths": base, "integrity": RUNTIME_INTEGRITY,
+                "source": "mirror", "version": RUNTIME_VERSION}
     if (LOCAL_DIST / RUNTIME_FILE).is_file():
         return {"script": file_url(LOCAL_DIST / RUNTIME_FILE), "wasm_paths": file_url(LOCAL_DIST) + "/",
                 "integrity": None, "source": "local", "version": RUNTIME_VERSION}

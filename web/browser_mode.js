@@ -41,7 +41,7 @@
         if (rt.integrity) { s.integrity = rt.integrity; s.crossOrigin = "anonymous"; }
         s.onload = resolve;
         s.onerror = () => reject(new Stop(`Could not load onnxruntime-web ${rt.version} from ` +
-          (rt.source === "cdn" ? "its CDN (offline, or blocked?)" : "this server") +
+          ({ cdn: "its CDN (offline, or blocked?)", mirror: "its mirror" }[rt.source] || "this server") +
           "; use the server instead (untick \"run in my browser\")."));
         document.head.appendChild(s);
       });
