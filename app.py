@@ -79,7 +79,7 @@ except ImportError:
 # Every result is written here as a file (under a temporary name, then renamed, so a reader
 # never sees half a file) and handed to Gradio as a path. The folder is a Gradio static
 # path: Gradio serves the files from here instead of hashing and copying each one into its
-# cache, which took about 50 ms of an 8x request (benchmarks/app_latency.py). So a result's
+# cache (about 50 ms of an 8x request in an ad-hoc A/B on the 2-core machine). So a result's
 # link lives as long as its file here: each request removes the folders older than
 # OUTPUT_TTL. Gradio's own cache (uploads, examples) is pruned by delete_cache: every
 # CACHE_TTL / 2 seconds, files older than CACHE_TTL go. The disk holds at most about
@@ -436,7 +436,8 @@ def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0):
         return None, _status(e.message, "error")
     name = serving.download_name(image, pipeline.scale, model)
     return browser.plan(stages, name), _status(
-        f"Running in your browser: {pipeline.scale}x with the {FAMILIES[model].label} model. Progress below.", "ok")
+        f"Sent to your browser: {pipeline.scale}x with the {FAMILIES[model].label} model (its progress "
+        f"shows above the result).", "ok")
 
 
 def page_in_browser_changed(on):
