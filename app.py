@@ -422,16 +422,12 @@ def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0):
             check_output_size(size, pipeline.scale, MAX_OUTPUT_PIXELS, hint="use a smaller scale")
         except ImageRejected as e:
             raise gr.Error(f"Cannot use this image: {e}.") from None
-        stages = []
-        for stage in pipeline.stages:
-            if (model, stage) not in NETS:
-                raise gr.Error(f"No usable weights for {model}/{stage} on this server.")
-            key, make = f"{model}-{stage}", (lambda s=stage: NETS[model, s])
-            if strength < 1.0:
-                base = FAMILIES[model].blend_base
-                key += f"-denoise{strength:.2f}"
-                make = (lambda s=stage: blend_networks(NETS[base, s], NETS[model, s], strength))
-            stages.append(browser.stage_spec(ONNX.path(key, make), NETS[model, stage], stage))
+        base = FAMILIES[model].blend_base
+        missing = sorted({f"{m}/{s}" for s in pipeline.stages for m in (model, base if strength < 1 else model)
+                          if (m, s) not in NETS})
+        if missing:
+            raise gr.Error(f"No usable weights for {', '.join(missing)} on this server.")
+        stages = browser.stage_specs(ONNX, NETS, model, pipeline.stages, strength, base)
     except gr.Error as e:
         return None, _status(e.message, "error")
     name = serving.download_name(image, pipeline.scale, model)

@@ -99,6 +99,23 @@ def stage_spec(path: Path, net, stage: str) -> dict:
             "value_range": list(net.value_range)}
 
 
+def stage_specs(folder: OnnxFolder, nets: dict, model: str, stages, strength: float = 1.0,
+                blend_base: str | None = None) -> list:
+    """``stage_spec`` of each stage of a pipeline, exporting what is missing. ``nets``:
+    {(model, stage): float32 network}; ``strength`` < 1 blends ``model`` with
+    ``blend_base`` (the photo model's denoise strength, ``models.blend_networks``)."""
+    from .models import blend_networks
+
+    specs = []
+    for stage in stages:
+        key, make = f"{model}-{stage}", (lambda s=stage: nets[model, s])
+        if strength < 1.0:
+            key += f"-denoise{strength:.2f}"
+            make = (lambda s=stage: blend_networks(nets[blend_base, s], nets[model, s], strength))
+        specs.append(stage_spec(folder.path(key, make), nets[model, stage], stage))
+    return specs
+
+
 def plan(stages: list, download_name: str) -> dict:
     """The page's instructions for one run: ``stages`` from ``stage_spec``, in order."""
     return {"stages": stages, "download_name": download_name, "runtime": runtime(),
