@@ -490,7 +490,8 @@ BROWSER_VIEW = """
 <div class="bm">
   <div class="bm-bar"><span id="bm-status">Press "Upscale in my browser".</span>
     <progress id="bm-progress" value="0" max="1" hidden></progress>
-    <button id="bm-cancel" type="button" hidden>Cancel</button></div>
+    <button id="bm-cancel" type="button" hidden>Cancel</button>
+    <button id="bm-use-server" type="button" hidden>Use the server instead</button></div>
   <div id="bm-compare" hidden>
     <div class="bm-stack"><canvas id="bm-learned"></canvas><canvas id="bm-bilinear"></canvas>
       <span class="bm-label bm-left">&#9664; bilinear</span><span class="bm-label bm-right">learned &#9654;</span></div>
@@ -519,7 +520,8 @@ BROWSER_CSS = """
 #bm-crops canvas { image-rendering: pixelated; border: 1px solid #ccc; }
 #bm-download { display: inline-block; margin-top: 8px; padding: 6px 14px; border-radius: 6px; background: #f97316;
   color: #fff; text-decoration: none; }
-#bm-download[hidden] { display: none; }
+#bm-download[hidden], .bm-bar button[hidden] { display: none; }
+.bm-bar button { padding: 4px 12px; border-radius: 6px; border: 1px solid #ccc; }
 """
 
 

@@ -111,6 +111,7 @@ def test_download_and_cancel(page, tmp_path):
     assert not last["ok"] and last["error"] == "Cancelled."
     assert page.locator("#bm-status").inner_text() == "Cancelled."
     assert page.locator("#bm-download").is_hidden() and page.locator("#bm-compare").is_hidden()
+    assert page.locator("#bm-use-server").is_hidden()  # a cancel is not a failure
 
 
 def test_a_runtime_that_fails_to_load_says_so(chromium):
@@ -119,9 +120,15 @@ def test_a_runtime_that_fails_to_load_says_so(chromium):
     page = open_page(b, url)
     page.route("**/onnxruntime-web/**", lambda route: route.abort())
     last = upscale_in_page(page, EXAMPLE, 2, "default", timeout_s=60)
-    page.close()
     assert not last["ok"]
     assert "Could not load onnxruntime-web" in last["error"] and "use the server instead" in last["error"]
+    # one click on the offer brings back the server's button, which then works
+    page.locator("#bm-use-server").click()
+    page.locator("#upscale-button").wait_for(state="visible")
+    assert not page.locator("#in-browser input").is_checked()
+    page.locator("#upscale-button").click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Done')", timeout=120_000)
+    page.close()
 
 
 @pytest.fixture(scope="module")

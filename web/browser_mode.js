@@ -258,7 +258,7 @@
     const started = performance.now();
     const last = { ok: false, download_name: plan.download_name, model_bytes: 0 };
     window.catUpscaler.last = last;
-    show("bm-compare", false); show("bm-crops", false); show("bm-download", false);
+    show("bm-compare", false); show("bm-crops", false); show("bm-download", false); show("bm-use-server", false);
     show("bm-progress", true); show("bm-cancel", true);
     const progress = $("bm-progress");
     try {
@@ -323,6 +323,7 @@
     } catch (e) {
       last.error = explain(e);
       status(last.error, "error");
+      show("bm-use-server", last.error !== "Cancelled.");  // the fallback, one click away
       if (!(e instanceof Stop)) console.error(e);
     } finally {
       last.finished = true;
@@ -340,6 +341,10 @@
     document.addEventListener("click", (e) => {
       const t = e.target;
       if (t && t.id === "bm-cancel") { state.cancelled = true; status("Cancelling..."); }
+      if (t && t.id === "bm-use-server") {  // untick "run in my browser": the page swaps to the server's button
+        const box = document.querySelector("#in-browser input");
+        if (box && box.checked) box.click();
+      }
       if (t && (t.id === "bm-learned" || t.id === "bm-bilinear") && state.views) {
         const r = t.getBoundingClientRect();
         drawCrops((e.clientX - r.left) * t.width / r.width, (e.clientY - r.top) * t.height / r.height);
@@ -351,7 +356,7 @@
     // New inputs: a result on screen always belongs to the inputs beside it.
     state.run += 1;  // a run in progress stops at its next tile
     show("bm-compare", false); show("bm-crops", false); show("bm-download", false);
-    show("bm-progress", false); show("bm-cancel", false);
+    show("bm-progress", false); show("bm-cancel", false); show("bm-use-server", false);
     status("Press \"Upscale in my browser\".");
   }
 
