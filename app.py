@@ -154,14 +154,17 @@ def _strength(model: str, denoise_strength) -> float:
     return round(strength * 20) / 20
 
 
-def _upscalers(model: str, pipeline: Pipeline, denoise_strength=1.0) -> list:
-    strength = _strength(model, denoise_strength)
-    needed = [(model, s) for s in pipeline.stages]
-    if strength < 1.0:
-        needed += [(FAMILIES[model].blend_base, s) for s in pipeline.stages]
-    missing = sorted({f"{m}/{s}" for m, s in needed if (m, s) not in UPSCALERS})
+def _require_weights(model: str, stages, strength: float):
+    """Refuse a run whose networks (and, for a blend, its clean twin's) did not load."""
+    models = [model] + ([FAMILIES[model].blend_base] if strength < 1.0 else [])
+    missing = sorted({f"{m}/{s}" for m in models for s in stages if (m, s) not in NETS})
     if missing:
         raise gr.Error(f"No usable weights for {', '.join(missing)} on this server.")
+
+
+def _upscalers(model: str, pipeline: Pipeline, denoise_strength=1.0) -> list:
+    strength = _strength(model, denoise_strength)
+    _require_weights(model, pipeline.stages, strength)
     if strength < 1.0:
         return [_blend(model, s, strength) for s in pipeline.stages]
     return [UPSCALERS[model, s] for s in pipeline.stages]
@@ -422,12 +425,8 @@ def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0):
             check_output_size(size, pipeline.scale, MAX_OUTPUT_PIXELS, hint="use a smaller scale")
         except ImageRejected as e:
             raise gr.Error(f"Cannot use this image: {e}.") from None
-        base = FAMILIES[model].blend_base
-        missing = sorted({f"{m}/{s}" for s in pipeline.stages for m in (model, base if strength < 1 else model)
-                          if (m, s) not in NETS})
-        if missing:
-            raise gr.Error(f"No usable weights for {', '.join(missing)} on this server.")
-        stages = browser.stage_specs(ONNX, NETS, model, pipeline.stages, strength, base)
+        _require_weights(model, pipeline.stages, strength)
+        stages = browser.stage_specs(ONNX, NETS, model, pipeline.stages, strength, FAMILIES[model].blend_base)
     except gr.Error as e:
         return None, _status(e.message, "error")
     name = serving.download_name(image, pipeline.scale, model)

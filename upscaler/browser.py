@@ -18,13 +18,13 @@ only hands it two things:
 URL and size and the facts the browser needs to tile exactly as ``Upscaler`` does
 (factor, size multiple, tile, overlap, value range), plus the download's file name.
 """
-import functools
 import os
 import threading
 from pathlib import Path
 from urllib.parse import quote
 
 from .export import write_onnx
+from .inference import _round_up
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 RUNTIME_VERSION = "1.30.0"  # the version in web/package.json and its lock file
@@ -71,7 +71,7 @@ class OnnxFolder:
         self._lock = threading.Lock()  # two pages asking for the same network export it once
 
     def path(self, key: str, make_net) -> Path:
-        """The ONNX file named ``key`` (e.g. "photo-64to512-d0.50"), exported from
+        """The ONNX file named ``key`` (e.g. "photo-64to512-denoise0.50"), exported from
         ``make_net()`` (a float32 network) the first time."""
         path = self.folder / f"{key}.onnx"
         with self._lock:
@@ -92,10 +92,9 @@ def stage_spec(path: Path, net, stage: str) -> dict:
     """What the page needs to run one stage as ``Upscaler`` runs it (tiles excepted: see
     BROWSER_MIN_TILE)."""
     m = net.size_multiple
-    round_up = functools.partial(lambda v, m: -(-v // m) * m, m=m)
-    tile = round_up(max(net.default_tile, BROWSER_MIN_TILE)) if net.default_tile else 0
+    tile = _round_up(max(net.default_tile, BROWSER_MIN_TILE), m) if net.default_tile else 0
     return {"stage": stage, "url": file_url(path), "bytes": path.stat().st_size, "factor": net.factor,
-            "size_multiple": m, "tile": tile, "tile_pad": round_up(net.receptive_field),
+            "size_multiple": m, "tile": tile, "tile_pad": _round_up(net.receptive_field, m),
             "value_range": list(net.value_range)}
 
 

@@ -35,8 +35,8 @@ try:
 except ImportError:  # an optional speed-up: the standard library's zlib writes the same format
     deflate_lib = zlib
 
-# PNG colour type and samples per pixel of the modes this writer handles (8 bits each).
-COLOUR_TYPES = {"L": (0, 1), "LA": (4, 2), "RGB": (2, 3), "RGBA": (6, 4)}
+# The PNG colour type of each mode this writer handles (8 bits a sample).
+COLOUR_TYPES = {"L": 0, "LA": 4, "RGB": 2, "RGBA": 6}
 UP_FILTER = 2
 # Below this many pixels Pillow is as fast and the threads are not worth starting.
 MIN_PIXELS = 256 * 256
@@ -67,7 +67,7 @@ def filtered_rows(img: Image.Image) -> np.ndarray:
     return rows
 
 
-def deflate_parallel(data: memoryview, strips: int = STRIPS, pool: ThreadPoolExecutor | None = None) -> bytes:
+def deflate_parallel(data: memoryview, strips: int = STRIPS) -> bytes:
     """A zlib stream of ``data``, deflated in ``strips`` pieces at once."""
     step = -(-len(data) // strips)
     pieces = [data[i:i + step] for i in range(0, len(data), step)]
@@ -76,10 +76,7 @@ def deflate_parallel(data: memoryview, strips: int = STRIPS, pool: ThreadPoolExe
         z = deflate_lib.compressobj(1, zlib.DEFLATED, -15, 9, zlib.Z_RLE)  # raw deflate: no header per piece
         return z.compress(pieces[i]) + z.flush(zlib.Z_FINISH if i == len(pieces) - 1 else zlib.Z_SYNC_FLUSH)
 
-    if pool is None:
-        with ThreadPoolExecutor(len(pieces)) as own:
-            body = list(own.map(deflate, range(len(pieces))))
-    else:
+    with ThreadPoolExecutor(len(pieces)) as pool:
         body = list(pool.map(deflate, range(len(pieces))))
     header = b"\x78\x01"  # deflate, 32K window, fastest-compression flag
     return header + b"".join(body) + struct.pack(">I", deflate_lib.adler32(data) & 0xFFFFFFFF)
@@ -91,7 +88,7 @@ def write_png(img: Image.Image, fp, **params) -> None:
     if img.mode not in COLOUR_TYPES or img.width * img.height < MIN_PIXELS:
         img.save(fp, format="PNG", **params)
         return
-    colour_type, _ = COLOUR_TYPES[img.mode]
+    colour_type = COLOUR_TYPES[img.mode]
     template = io.BytesIO()
     params.pop("compress_level", None)
     params.pop("optimize", None)

@@ -129,10 +129,9 @@ def upscale_file(path, pipeline: Pipeline, upscalers: list, model: str, out_dir:
         learned = up(learned, progress=step)
     network_seconds = time.perf_counter() - t_net
     # Writing the two PNGs is most of a large request's time beyond the network. They are
-    # encoded at once, on two threads, after the network (Pillow releases the GIL while it
-    # resizes and compresses): encoding the bilinear image while the network ran took a core
-    # from the network's two threads. benchmarks/app_latency.py, x8 of a 276x374 photo end
-    # to end: 1.57-1.62 s in three runs, against 1.73 s with the old order.
+    # encoded at once, after the network (resizing and deflating release the GIL; see
+    # png.py): encoding the bilinear image while the network ran took a core from the
+    # network's two threads (benchmarks/app_latency.py prints where the time goes).
     with ThreadPoolExecutor(2) as pool:
         bilinear_path = pool.submit(lambda: save_image(classical_upscale(img, size, Image.BILINEAR),
                                                        out_dir / download_name(path, pipeline.scale, "bilinear")))

@@ -106,17 +106,23 @@
     return planes;
   }
 
+  function tileGrid(spec, w, h) {
+    // The padded size and the tiles of a w x h input, as Upscaler._upscale_tiles makes them
+    // (one tile when the padded image fits in one, or when `tile` is 0).
+    const m = spec.size_multiple, H = Math.ceil(h / m) * m, W = Math.ceil(w / m) * m;
+    const t = spec.tile && !(H <= spec.tile && W <= spec.tile) ? spec.tile : Math.max(H, W);
+    return { H, W, t, rows: Math.ceil(H / t), cols: Math.ceil(W / t) };
+  }
+
   async function runStage(session, spec, img, onTile, runId) {
     const ort = state.ort;
-    const f = spec.factor, m = spec.size_multiple, [lo, hi] = spec.value_range;
+    const f = spec.factor, [lo, hi] = spec.value_range;
     const w = img.width, h = img.height;
-    const H = Math.ceil(h / m) * m, W = Math.ceil(w / m) * m;
+    const { H, W, t, rows, cols } = tileGrid(spec, w, h);
     const planes = paddedPlanes(img, H, W);
     const OW = w * f, OH = h * f;
     const out = new ImageData(OW, OH);
-    const t = spec.tile && !(H <= spec.tile && W <= spec.tile) ? spec.tile : Math.max(H, W);
     const p = spec.tile_pad;
-    const rows = Math.ceil(H / t), cols = Math.ceil(W / t);
     for (let i = 0; i < rows; i++) {
       for (let j = 0; j < cols; j++) {
         if (state.cancelled || runId !== state.run) throw new Stop("Cancelled.");
@@ -154,11 +160,6 @@
     return out;
   }
 
-  function tilesOf(spec, w, h) {
-    const m = spec.size_multiple, H = Math.ceil(h / m) * m, W = Math.ceil(w / m) * m;
-    const t = spec.tile && !(H <= spec.tile && W <= spec.tile) ? spec.tile : Math.max(H, W);
-    return Math.ceil(H / t) * Math.ceil(W / t);
-  }
 
   function withAlpha(learned, input) {
     // The input's alpha, resized once to the output size; opaque inputs stay opaque.
@@ -269,7 +270,8 @@
       const input = img;
       const total = plan.stages.reduce((n, s, k) => {
         const f = plan.stages.slice(0, k).reduce((a, t) => a * t.factor, 1);
-        return n + tilesOf(s, input.width * f, input.height * f);
+        const grid = tileGrid(s, input.width * f, input.height * f);
+        return n + grid.rows * grid.cols;
       }, 0);
       let done = 0;
       progress.max = total; progress.value = 0;
