@@ -51,6 +51,7 @@ from upscaler.stages import STAGES, TWO_X_STAGES
 from upscaler.weights import DEFAULT_REPO_ID, DEFAULT_REVISION, load_serving
 
 log = logging.getLogger("app")
+serving.tune_malloc()  # before the server's threads start: see serving's note on memory
 
 # Limits that fit a 2-vCPU / 16 GB Space: at most 4096x4096 pixels out, whatever the scale.
 MAX_OUTPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_OUTPUT_PIXELS", 4096 * 4096))
@@ -115,7 +116,11 @@ def load_all():
     return upscalers, nets, f"{message} Device: {device}."
 
 
-UPSCALERS, NETS, WEIGHTS_MESSAGE = load_all()
+# All torch work (loading, upscaling, scoring) runs on these threads, one per job at once:
+# see serving.TorchThreads for why.
+TORCH = serving.TorchThreads(CONCURRENCY)
+UPSCALERS, NETS, WEIGHTS_MESSAGE = TORCH.run(load_all)
+FREED_MEMORY = serving.FreedMemory()  # measured from here: the weights are loaded
 # The page starts on the photo model (visitors upload JPEGs) where its weights loaded.
 PAGE_MODEL = PHOTO_MODEL if all((PHOTO_MODEL, s) in UPSCALERS for s in STAGES) else DEFAULT_MODEL
 
@@ -183,12 +188,15 @@ def _need_image(image):
 
 def _guarded(fn):
     """No traceback reaches a user: refusals become their message, unexpected errors are
-    logged and reported plainly."""
+    logged and reported plainly. It runs ``fn`` on a torch thread."""
+    def inference(*args, **kwargs):
+        with torch.inference_mode():
+            return fn(*args, **kwargs)
+
     @functools.wraps(fn)  # keeps the signature: the API's parameter names come from it
     def wrapper(*args, **kwargs):
         try:
-            with torch.inference_mode():
-                return fn(*args, **kwargs)
+            return TORCH.run(inference, *args, **kwargs)
         except gr.Error:
             raise
         except ImageRejected as e:
@@ -199,7 +207,7 @@ def _guarded(fn):
             log.error("handler failed: %s", traceback.format_exc())
             raise gr.Error(f"Upscaling failed ({type(e).__name__}). Try another image.") from None
         finally:
-            serving.release_freed_memory()  # a public demo runs for weeks: RSS must not creep
+            FREED_MEMORY.release_if_grown()  # a public demo runs for weeks: RSS must not creep
     return wrapper
 
 
