@@ -87,8 +87,8 @@ except ImportError:
 # OUTPUT_TTL seconds of results plus 1.5 x CACHE_TTL seconds of uploads (benchmarks/soak.py
 # measures the rates).
 OUTPUTS = Path(tempfile.mkdtemp(prefix="upscaler-outputs-"))
-OUTPUT_TTL = float(os.environ.get("UPSCALER_OUTPUT_TTL", 1200))  # seconds
-CACHE_TTL = int(os.environ.get("UPSCALER_CACHE_TTL", 1200))  # seconds
+OUTPUT_TTL = float(os.environ.get("UPSCALER_OUTPUT_TTL", serving.OUTPUT_TTL_S))  # seconds
+CACHE_TTL = int(os.environ.get("UPSCALER_CACHE_TTL", serving.CACHE_TTL_S))  # seconds
 atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
 # Browser mode: the networks as ONNX files, exported when a page first asks for one.
 ONNX = browser.OnnxFolder(tempfile.mkdtemp(prefix="upscaler-onnx-"))

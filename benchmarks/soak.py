@@ -50,6 +50,8 @@ sys.path.insert(0, str(ROOT / "tests"))  # hostile_files lives with the tests
 import psutil  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from upscaler.serving import CACHE_TTL_S, OUTPUT_TTL_S  # noqa: E402  the app's defaults
+
 MODELS = [("default", 1.0), ("photo", 1.0), ("photo", 0.5), ("seed", 1.0)]
 
 
@@ -249,7 +251,7 @@ def soak(requests=500, clients=8, warmup=50, sample_every=10.0, seed=0, port=787
         proc.kill()
     log.close()
     report = summarise(records, samples, warmup, time.time() - t0, alive, requests, clients)
-    report["output_ttl"], report["cache_ttl"] = output_ttl or 1200, cache_ttl or 1200
+    report["output_ttl"], report["cache_ttl"] = output_ttl or OUTPUT_TTL_S, cache_ttl or CACHE_TTL_S
     report["settled"], report["settle_s"] = settled, settle
     shutil.rmtree(workdir, ignore_errors=True)
     return report

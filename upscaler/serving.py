@@ -276,15 +276,20 @@ def new_output_dir(root: Path, ttl_seconds: float) -> Path:
     return Path(tempfile.mkdtemp(dir=root))
 
 
+# How long the app keeps files, in seconds (UPSCALER_OUTPUT_TTL / UPSCALER_CACHE_TTL override
+# them): a result's download link lives as long as its file; Gradio's cache holds uploads.
+OUTPUT_TTL_S = 1200
+CACHE_TTL_S = 1200
+
 # Memory. glibc's allocator can keep what a request freed for the next request to reuse, or
 # hand it back to the operating system and fault it in again next time. On the 2-core VM
 # the second made an 8x request's network 10-25% slower: by default glibc maps buffers over
-# its (moving) threshold fresh for each request and trims the top of its heap on free, and
-# the app's earlier malloc_trim after every request handed back the rest. What must not
-# happen either is freed memory piling up over weeks (benchmarks/soak.py with no measure:
-# RSS 1.14x to 1.42x over 500 requests). So the app tunes the allocator for reuse
-# (tune_malloc), and hands freed memory back only when the process has grown more than
-# KEEP_FREED_BYTES since the last time (FreedMemory).
+# its (moving) threshold fresh for each request, unmaps a thread arena's heaps as they empty
+# and trims the top of its heap on free, and handing everything back after every request
+# (malloc_trim) does the rest. What must not happen either is freed memory piling up over
+# weeks (benchmarks/soak.py with no measure: RSS 1.14x to 1.42x over 500 requests). So the
+# app tunes the allocator for reuse (tune_malloc), and hands freed memory back only when
+# the process has grown more than KEEP_FREED_BYTES since the last time (FreedMemory).
 MALLOC_ARENAS = 1  # glibc's default: up to 8 per core, one per thread that allocates
 MMAP_THRESHOLD = 32 << 20  # glibc's largest on 64-bit; image buffers up to it come from the heap
 KEEP_FREED_BYTES = 512 << 20  # an 8x of a phone-sized photo keeps about 250 MB for reuse
@@ -315,8 +320,9 @@ def tune_malloc() -> bool:
     again (what ``MALLOC_ARENA_MAX``, ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``
     would do); -> whether it could. Call it before the server's threads start (app.py does, at
     import):
-    * at most MALLOC_ARENAS arenas: each thread that allocates gets one, and what one arena
-      frees the others do not reuse (Gradio's worker threads, the PNG writer's);
+    * MALLOC_ARENAS arena (the main one): otherwise each thread that allocates (Gradio's
+      workers, the PNG writer's) gets its own, whose freed memory the others do not reuse
+      and whose heaps glibc unmaps as they empty;
     * buffers up to MMAP_THRESHOLD come from the heap and are reused, instead of being
       mapped, faulted in and unmapped for every request;
     * the top of the heap goes back only past KEEP_FREED_BYTES (FreedMemory does the rest)."""
@@ -403,5 +409,5 @@ def prune_stray_files(folder: Path, ttl_seconds: float, pattern: str = "tmp*") -
     return removed
 
 
-__all__ = ["FreedMemory", "TorchThreads", "tune_malloc", "prune_stray_files", "resident_bytes", "SCALES", "Pipeline", "Result", "compare_image", "crop_1to1", "detail_centre", "download_name",
+__all__ = ["CACHE_TTL_S", "OUTPUT_TTL_S", "FreedMemory", "TorchThreads", "tune_malloc", "prune_stray_files", "resident_bytes", "SCALES", "Pipeline", "Result", "compare_image", "crop_1to1", "detail_centre", "download_name",
            "locator", "metrics_table", "new_output_dir", "unique_name", "upscale_file", "zip_files"]
