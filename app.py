@@ -61,6 +61,9 @@ MAX_BATCH = int(os.environ.get("UPSCALER_MAX_BATCH", 16))
 CONCURRENCY = int(os.environ.get("UPSCALER_CONCURRENCY", 1))  # jobs at once, all endpoints together
 QUEUE_POLL_S = 0.02  # how often Gradio's queue looks for a new job (see build_demo)
 MAX_QUEUE = int(os.environ.get("UPSCALER_MAX_QUEUE", 24))
+# All torch work (loading, upscaling, scoring, ONNX export) runs on these threads, one per
+# job at once: see serving.TorchThreads for why.
+TORCH = serving.TorchThreads(CONCURRENCY)
 # float32 / bfloat16 / float16, or unset: chosen per device (upscaler.inference.pick_dtype).
 DTYPE = os.environ.get("UPSCALER_DTYPE") or None
 if DTYPE not in (None, *DTYPES):
@@ -91,7 +94,7 @@ OUTPUT_TTL = float(os.environ.get("UPSCALER_OUTPUT_TTL", serving.OUTPUT_TTL_S)) 
 CACHE_TTL = int(os.environ.get("UPSCALER_CACHE_TTL", serving.CACHE_TTL_S))  # seconds
 atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
 # Browser mode: the networks as ONNX files, exported when a page first asks for one.
-ONNX = browser.OnnxFolder(tempfile.mkdtemp(prefix="upscaler-onnx-"))
+ONNX = browser.OnnxFolder(tempfile.mkdtemp(prefix="upscaler-onnx-"), run=TORCH.run)
 atexit.register(shutil.rmtree, ONNX.folder, ignore_errors=True)
 gr.set_static_paths([OUTPUTS, ONNX.folder, *browser.static_paths()])
 
@@ -116,9 +119,6 @@ def load_all():
     return upscalers, nets, f"{message} Device: {device}."
 
 
-# All torch work (loading, upscaling, scoring) runs on these threads, one per job at once:
-# see serving.TorchThreads for why.
-TORCH = serving.TorchThreads(CONCURRENCY)
 UPSCALERS, NETS, WEIGHTS_MESSAGE = TORCH.run(load_all)
 FREED_MEMORY = serving.FreedMemory()  # measured from here: the weights are loaded
 # The page starts on the photo model (visitors upload JPEGs) where its weights loaded.

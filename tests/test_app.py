@@ -68,6 +68,26 @@ def test_handlers_run_every_network_on_the_torch_thread(app, monkeypatch):
     assert progress  # reported from the torch thread
 
 
+def test_browser_mode_exports_on_the_torch_thread(app, monkeypatch):
+    """Browser mode's first request for a network exports it to ONNX: also torch work, so
+    also on the app's torch thread (a team of OpenMP threads left on a Gradio worker would
+    slow every later request)."""
+    import threading
+
+    from upscaler import browser
+
+    threads, write = [], browser.write_onnx
+
+    def spy(net, path):
+        threads.append(threading.current_thread().name)
+        return write(net, path)
+
+    monkeypatch.setattr(browser, "write_onnx", spy)
+    plan, status = app.page_browser_plan(EXAMPLE, "2x", "photo", "64to128", 0.37)  # a blend no other test asks for
+    assert plan is not None, status
+    assert len(threads) == 1 and threads[0].startswith("torch")
+
+
 @pytest.mark.parametrize("scale", [2, 4, 8])
 def test_upscale_by_scale(app, scale):
     (bilinear, learned), path = app.upscale_by(EXAMPLE, scale, "default")

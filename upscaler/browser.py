@@ -65,9 +65,12 @@ def static_paths() -> list:
 class OnnxFolder:
     """ONNX files of the networks the pages asked for, exported once each."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, run=None):
+        """``run(fn)``: where an export runs (the app's torch thread, ``serving.TorchThreads``);
+        by default right here."""
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._run = run or (lambda fn: fn())
         self._lock = threading.Lock()  # two pages asking for the same network export it once
 
     def path(self, key: str, make_net) -> Path:
@@ -76,7 +79,7 @@ class OnnxFolder:
         path = self.folder / f"{key}.onnx"
         with self._lock:
             if not path.is_file():
-                write_onnx(make_net().float().eval(), path)
+                self._run(lambda: write_onnx(make_net().float().eval(), path))
         return path
 
 
