@@ -68,6 +68,15 @@ def start_app(port, env_extra=None, log=None):
             time.sleep(0.5)
 
 
+def stop_app(proc, timeout=10):
+    """Stop an app started by ``start_app``: terminate, then kill if it does not exit."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 class ClientSetupTimer:
     """Seconds ``gradio_client`` spends making ``httpx`` clients. It makes a new one for the
     upload, the request, the result stream and each file it downloads, and each loads the
@@ -133,8 +142,7 @@ def main(argv=None):
                          {k: statistics.median(v) for k, v in times.items()}, ratio_quartiles(times, "e2e", "network"),
                          ours, pillow, statistics.median(setup_times[3:])))  # interleaved drops 3 warm-up rounds
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_app(proc)
     print(f"device: {name}; torch {torch.__version__}; image {Path(args.image).name}; "
           f"medians of {args.rounds} interleaved rounds")
     print()

@@ -16,17 +16,15 @@ Medians of ``--runs`` runs after one warm-up run (which loads and compiles the r
 """
 import argparse
 import base64
-import io
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 from PIL import Image
-from app_latency import start_app  # benchmarks/ is on sys.path when a benchmark runs as a script
+from app_latency import start_app, stop_app  # benchmarks/ is on sys.path when a benchmark runs as a script
 
 from upscaler import load_upscaler
 from upscaler.inference import describe_device
@@ -125,8 +123,7 @@ def main(argv=None):
                                  network=statistics.median(network), e2e=statistics.median(e2e), png_bytes=png_bytes))
             browser.close()
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_app(proc)
     print(f"machine: {device}; torch {torch.__version__}; Chromium headless, WebAssembly back end, page "
           f"cross-origin isolated: {isolated}; model {args.model}; image {Path(args.image).name} "
           f"({img.width}x{img.height}); medians of {args.runs} runs after a warm-up run")

@@ -37,7 +37,6 @@ import queue
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -244,11 +243,9 @@ def soak(requests=500, clients=8, warmup=50, sample_every=10.0, seed=0, port=787
             handle_file(normal[0]), 2, api_name="/upscale_by")
         settled = sample(server, workdir, len(records), t0)
     alive = proc.poll() is None
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    from app_latency import stop_app
+
+    stop_app(proc, 15)
     log.close()
     report = summarise(records, samples, warmup, time.time() - t0, alive, requests, clients)
     report["output_ttl"], report["cache_ttl"] = output_ttl or OUTPUT_TTL_S, cache_ttl or CACHE_TTL_S
