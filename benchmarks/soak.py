@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # hostile_files lives with the tests
 
 import psutil  # noqa: E402
+from app_latency import start_app, stop_app  # noqa: E402  benchmarks/ is on sys.path when a benchmark runs as a script
 from PIL import Image  # noqa: E402
 
 from upscaler.serving import CACHE_TTL_S, OUTPUT_TTL_S  # noqa: E402  the app's defaults
@@ -106,8 +107,6 @@ def make_jobs(n, normal, hostile, rng: random.Random):
 # ------------------------------------------------------------------------ server
 def start_soak_app(workdir: Path, port: int, ttl_env=None):
     """The app with its output folder and Gradio's cache inside ``workdir`` (to measure them)."""
-    from app_latency import start_app  # benchmarks/ is on sys.path when a benchmark runs as a script
-
     env = {**(ttl_env or {}), "TMPDIR": str(workdir), "GRADIO_TEMP_DIR": str(workdir / "gradio"),
            "UPSCALER_MAX_QUEUE": "64"}
     return start_app(port, env, open(workdir / "app.log", "w+"))
@@ -243,8 +242,6 @@ def soak(requests=500, clients=8, warmup=50, sample_every=10.0, seed=0, port=787
             handle_file(normal[0]), 2, api_name="/upscale_by")
         settled = sample(server, workdir, len(records), t0)
     alive = proc.poll() is None
-    from app_latency import stop_app
-
     stop_app(proc, 15)
     log.close()
     report = summarise(records, samples, warmup, time.time() - t0, alive, requests, clients)

@@ -12,9 +12,9 @@
 
 Every refusal is an ``ImageRejected`` whose message is meant for the person.
 """
+import contextvars
 import ctypes
 import ctypes.util
-import contextvars
 import dataclasses
 import functools
 import os
