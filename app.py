@@ -1,10 +1,14 @@
 """The Gradio demo (also a Hugging Face Space): bilinear vs. learned, side by side.
 
-UI wiring only: what a request does lives in ``upscaler.serving``, where the weights
-come from in ``upscaler.weights.load_serving``, limits and file handling in
-``upscaler.images``.
+UI wiring only: what a request does lives in ``upscaler.serving``, the server process's
+threads and memory in ``upscaler.process``, where the weights come from in
+``upscaler.weights.load_serving``, limits and file handling in ``upscaler.images``; the
+page's styles and browser mode's view in ``web/``.
 
     python app.py                        # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / _PORT)
+
+Importing this module does no work beyond reading its settings: ``create_app()`` loads the
+networks (once, through ``server()``), starts the torch threads and builds the page.
 
 Weights: each network from the Hub repo ``UPSCALER_REPO_ID`` at the pinned revision
 ``UPSCALER_REVISION``; where that fails, the bundled ``weights/``, and the page's "About"
@@ -12,7 +16,8 @@ says which. ``HF_HUB_OFFLINE=1`` skips the network.
 
 API (``gradio_client``), documented in the README. ``model`` is "default", "photo" or
 "seed"; the API's default stays "default" (the page's is "photo"), so no program's results
-change under it. ``denoise_strength`` (0..1) blends photo with default (photo only).
+change under it. ``denoise_strength`` (0..1, rounded to 0.01) blends photo with default
+(photo only).
   /upscale(image, stage, model="default", denoise_strength=1.0)        -> ((bilinear, learned), learned file)
   /upscale_by(image, scale, model="default", denoise_strength=1.0)     -> same; scale 2, 4 or 8
   /upscale_batch(images, scale, model="default", denoise_strength=1.0) -> (zip of the results, a line per image)
@@ -30,28 +35,21 @@ import traceback
 from pathlib import Path
 
 import gradio as gr
-from starlette.middleware import Middleware
 import torch
 from PIL import Image
+from starlette.middleware import Middleware
 
-from upscaler import browser, serving
-from upscaler.images import (
-    DEFAULT_MAX_PIXELS,
-    ImageRejected,
-    check_output_size,
-    fit_size,
-    open_checked,
-    oriented,
-)
-from upscaler.inference import DTYPES, Upscaler, pick_device
+from upscaler import browser, process, serving
 from upscaler.degradations import CONDITIONS
-from upscaler.models import DEFAULT_MODEL, FAMILIES, PHOTO_MODEL, blend_networks
-from upscaler.serving import DEFAULT_X2_STAGE, STAGE_HELP, Pipeline
+from upscaler.images import DEFAULT_MAX_PIXELS, ImageRejected, check_output_size, fit_size, open_checked, oriented
+from upscaler.inference import DTYPES, Upscaler, pick_device
+from upscaler.models import DEFAULT_MODEL, FAMILIES, PHOTO_MODEL, blend_networks, blend_strength
+from upscaler.pipeline import DEFAULT_X2_STAGE, Pipeline
+from upscaler.serving import STAGE_HELP
 from upscaler.stages import STAGES, TWO_X_STAGES
 from upscaler.weights import DEFAULT_REPO_ID, DEFAULT_REVISION, load_serving
 
 log = logging.getLogger("app")
-serving.tune_malloc()  # before the server's threads start: see serving's note on memory
 
 # Limits that fit a 2-vCPU / 16 GB Space: at most 4096x4096 pixels out, whatever the scale.
 MAX_OUTPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_OUTPUT_PIXELS", 4096 * 4096))
@@ -61,14 +59,16 @@ MAX_BATCH = int(os.environ.get("UPSCALER_MAX_BATCH", 16))
 CONCURRENCY = int(os.environ.get("UPSCALER_CONCURRENCY", 1))  # jobs at once, all endpoints together
 QUEUE_POLL_S = 0.02  # how often Gradio's queue looks for a new job (see build_demo)
 MAX_QUEUE = int(os.environ.get("UPSCALER_MAX_QUEUE", 24))
-# All torch work (loading, upscaling, scoring, ONNX export) runs on these threads, one per
-# job at once: see serving.TorchThreads for why.
-TORCH = serving.TorchThreads(CONCURRENCY)
 # float32 / bfloat16 / float16, or unset: chosen per device (upscaler.inference.pick_dtype).
 DTYPE = os.environ.get("UPSCALER_DTYPE") or None
 if DTYPE not in (None, *DTYPES):
     raise SystemExit(f"UPSCALER_DTYPE={DTYPE!r}: use {', '.join(DTYPES[:-1])} or {DTYPES[-1]} (or leave it unset).")
+# How long result files and Gradio's cached uploads live (see Server).
+OUTPUT_TTL = float(os.environ.get("UPSCALER_OUTPUT_TTL", process.OUTPUT_TTL_S))  # seconds
+CACHE_TTL = int(os.environ.get("UPSCALER_CACHE_TTL", process.CACHE_TTL_S))  # seconds
+GRADIO_CACHE = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
 EXAMPLES = Path(__file__).parent / "examples"
+WEB = Path(__file__).parent / "web"
 CROP = 256  # side of the 1:1 detail crops, output pixels
 
 try:  # ZeroGPU Spaces: ask for a GPU per call; elsewhere a no-op
@@ -80,38 +80,10 @@ except ImportError:
         return fn
 
 
-# Every result is written here as a file (under a temporary name, then renamed, so a reader
-# never sees half a file) and handed to Gradio as a path. The folder is a Gradio static
-# path: Gradio serves the files from here instead of hashing and copying each one into its
-# cache (about 50 ms of an 8x request in an ad-hoc A/B on the 2-core machine). So a result's
-# link lives as long as its file here: each request removes the folders older than
-# OUTPUT_TTL. Gradio's own cache (uploads, examples) is pruned by delete_cache: every
-# CACHE_TTL / 2 seconds, files older than CACHE_TTL go. The disk holds at most about
-# OUTPUT_TTL seconds of results plus 1.5 x CACHE_TTL seconds of uploads (benchmarks/soak.py
-# measures the rates).
-OUTPUTS = Path(tempfile.mkdtemp(prefix="upscaler-outputs-"))
-OUTPUT_TTL = float(os.environ.get("UPSCALER_OUTPUT_TTL", serving.OUTPUT_TTL_S))  # seconds
-CACHE_TTL = int(os.environ.get("UPSCALER_CACHE_TTL", serving.CACHE_TTL_S))  # seconds
-atexit.register(shutil.rmtree, OUTPUTS, ignore_errors=True)
-# Browser mode: the networks as ONNX files, exported when a page first asks for one.
-ONNX = browser.OnnxFolder(tempfile.mkdtemp(prefix="upscaler-onnx-"), run=TORCH.run)
-atexit.register(shutil.rmtree, ONNX.folder, ignore_errors=True)
-gr.set_static_paths([OUTPUTS, ONNX.folder, *browser.static_paths()])
-
-
-GRADIO_CACHE = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
-
-
-def _output_dir() -> Path:
-    serving.prune_stray_files(GRADIO_CACHE, CACHE_TTL)  # what Gradio's own pruning misses
-    return serving.new_output_dir(OUTPUTS, OUTPUT_TTL)
-
-
-# ------------------------------------------------------------------ weights, once
-def load_all():
+# ------------------------------------------------------------------ the server's state
+def load_all(device):
     """-> ({(model, stage name): Upscaler}, {(model, stage name): float32 net}, message
     about where the weights came from)."""
-    device = pick_device()
     nets, sources, message = load_serving(FAMILIES, STAGES, DEFAULT_REPO_ID, DEFAULT_REVISION)
     upscalers = {key: Upscaler(net, key[1], device=device, dtype=DTYPE, model=key[0], source=sources[key])
                  for key, net in nets.items()}
@@ -119,21 +91,63 @@ def load_all():
     return upscalers, nets, f"{message} Device: {device}."
 
 
-UPSCALERS, NETS, WEIGHTS_MESSAGE = TORCH.run(load_all)
-FREED_MEMORY = serving.FreedMemory()  # measured from here: the weights are loaded
-# The page starts on the photo model (visitors upload JPEGs) where its weights loaded.
-PAGE_MODEL = PHOTO_MODEL if all((PHOTO_MODEL, s) in UPSCALERS for s in STAGES) else DEFAULT_MODEL
+class Server:
+    """What the running demo holds, made once per process (``server()``).
+
+    * ``torch``: all torch work (loading, upscaling, scoring, ONNX export) runs on these
+      threads, one per job at once (``process.TorchThreads`` says why);
+    * the networks: ``upscalers`` ({(model, stage): Upscaler}) and their float32 ``nets``,
+      which blends and browser mode's ONNX export start from;
+    * ``outputs``: every result is written here as a file (under a temporary name, then
+      renamed) and handed to Gradio as a path. The folder is a Gradio static path: Gradio
+      serves the files from here instead of hashing and copying each one into its cache
+      (about 50 ms of an 8x request in an ad-hoc A/B on the 2-core machine). So a result's
+      link lives as long as its file: each request removes the folders older than
+      OUTPUT_TTL. Gradio's own cache (uploads, examples) is pruned by delete_cache: every
+      CACHE_TTL / 2 seconds, files older than CACHE_TTL go. The disk holds at most about
+      OUTPUT_TTL seconds of results plus 1.5 x CACHE_TTL seconds of uploads
+      (benchmarks/soak.py measures the rates);
+    * ``onnx``: browser mode's networks as ONNX files, exported when a page first asks.
+    """
+
+    def __init__(self):
+        process.tune_malloc()  # before the server's threads start: see process.py's note on memory
+        self.torch = process.TorchThreads(CONCURRENCY)
+        self.outputs = Path(tempfile.mkdtemp(prefix="upscaler-outputs-"))
+        atexit.register(shutil.rmtree, self.outputs, ignore_errors=True)
+        self.onnx = browser.OnnxFolder(tempfile.mkdtemp(prefix="upscaler-onnx-"), run=self.torch.run)
+        atexit.register(shutil.rmtree, self.onnx.folder, ignore_errors=True)
+        gr.set_static_paths([self.outputs, self.onnx.folder, *browser.static_paths()])
+        self.upscalers, self.nets, self.weights_message = self.torch.run(load_all, pick_device())
+        self.freed_memory = process.FreedMemory()  # measured from here: the weights are loaded
+        # The page starts on the photo model (visitors upload JPEGs) where its weights loaded.
+        self.page_model = (PHOTO_MODEL if all((PHOTO_MODEL, s) in self.upscalers for s in STAGES)
+                           else DEFAULT_MODEL)
+        # A blend costs a weight copy and a cast, not worth redoing per request: kept.
+        self.blend = functools.lru_cache(maxsize=12)(self._blend)
+
+    def _blend(self, model: str, stage: str, strength: float) -> Upscaler:
+        """A denoise-strength blend of ``model`` with its clean twin for ``stage``."""
+        net = blend_networks(self.nets[FAMILIES[model].blend_base, stage], self.nets[model, stage], strength)
+        plain = self.upscalers[model, stage]
+        return Upscaler(net, stage, device=plain.device, dtype=plain.dtype,
+                        model=f"{model} (denoise {strength:g})", source=plain.source)
+
+    def output_dir(self) -> Path:
+        """A fresh folder for one request's files (old ones are removed on the way)."""
+        process.prune_stray_files(GRADIO_CACHE, CACHE_TTL)  # what Gradio's own pruning misses
+        return process.new_output_dir(self.outputs, OUTPUT_TTL)
 
 
-@functools.lru_cache(maxsize=12)
-def _blend(model: str, stage: str, strength: float) -> Upscaler:
-    """A denoise-strength blend of ``model`` with its clean twin, made once per (stage,
-    strength) and kept: a blend costs a weight copy and a cast, not worth redoing per request."""
-    base = FAMILIES[model].blend_base
-    net = blend_networks(NETS[base, stage], NETS[model, stage], strength)
-    plain = UPSCALERS[model, stage]
-    return Upscaler(net, stage, device=plain.device, dtype=plain.dtype, model=f"{model} (denoise {strength:g})",
-                    source=plain.source)
+_server = None
+
+
+def server() -> Server:
+    """The process's one Server, made on first use (``create_app`` makes it at start-up)."""
+    global _server
+    if _server is None:
+        _server = Server()
+    return _server
 
 
 # ------------------------------------------------------------------ argument checks
@@ -145,24 +159,22 @@ def _model(model) -> str:
 
 
 def _strength(model: str, denoise_strength) -> float:
-    """The denoise strength as a number in 0..1, rounded to 0.05 (the blends are cached);
-    1 is the model itself."""
+    """The denoise strength by the one rule (``models.blend_strength``: 0..1, rounded to
+    0.01); 1 is the model itself."""
     try:
-        strength = float(1.0 if denoise_strength is None else denoise_strength)
-    except (TypeError, ValueError):
-        raise gr.Error(f"denoise_strength must be a number from 0 to 1 (got {denoise_strength!r}).") from None
-    if not 0.0 <= strength <= 1.0:
-        raise gr.Error(f"denoise_strength must be from 0 to 1 (got {strength:g}).")
+        strength = blend_strength(1.0 if denoise_strength is None else denoise_strength)
+    except ValueError as e:
+        raise gr.Error(f"{str(e).replace('denoise strength', 'denoise_strength')}.") from None
     if strength < 1.0 and FAMILIES[model].blend_base is None:
         raise gr.Error(f"denoise_strength applies to the {PHOTO_MODEL} model only (it blends it with the "
                        f"clean model); leave it at 1 for {model}.")
-    return round(strength * 20) / 20
+    return strength
 
 
 def _require_weights(model: str, stages, strength: float):
     """Refuse a run whose networks (and, for a blend, its clean twin's) did not load."""
     models = [model] + ([FAMILIES[model].blend_base] if strength < 1.0 else [])
-    missing = sorted({f"{m}/{s}" for m in models for s in stages if (m, s) not in NETS})
+    missing = sorted({f"{m}/{s}" for m in models for s in stages if (m, s) not in server().nets})
     if missing:
         raise gr.Error(f"No usable weights for {', '.join(missing)} on this server.")
 
@@ -171,8 +183,8 @@ def _upscalers(model: str, pipeline: Pipeline, denoise_strength=1.0) -> list:
     strength = _strength(model, denoise_strength)
     _require_weights(model, pipeline.stages, strength)
     if strength < 1.0:
-        return [_blend(model, s, strength) for s in pipeline.stages]
-    return [UPSCALERS[model, s] for s in pipeline.stages]
+        return [server().blend(model, s, strength) for s in pipeline.stages]
+    return [server().upscalers[model, s] for s in pipeline.stages]
 
 
 def _stage(stage) -> str:
@@ -196,7 +208,7 @@ def _guarded(fn):
     @functools.wraps(fn)  # keeps the signature: the API's parameter names come from it
     def wrapper(*args, **kwargs):
         try:
-            return TORCH.run(inference, *args, **kwargs)
+            return server().torch.run(inference, *args, **kwargs)
         except gr.Error:
             raise
         except ImageRejected as e:
@@ -207,17 +219,24 @@ def _guarded(fn):
             log.error("handler failed: %s", traceback.format_exc())
             raise gr.Error(f"Upscaling failed ({type(e).__name__}). Try another image.") from None
         finally:
-            FREED_MEMORY.release_if_grown()  # a public demo runs for weeks: RSS must not creep
+            server().freed_memory.release_if_grown()  # a public demo runs for weeks: RSS must not creep
     return wrapper
 
 
 # ------------------------------------------------------------------- API endpoints
+def _tagged_strength(strength: float):
+    """The strength a file name carries: None for the model itself (strength 1)."""
+    return None if strength >= 1.0 else strength
+
+
 def _run(image, pipeline, model, shrink_to_fit=False, progress=None, denoise_strength=1.0):
     _need_image(image)
     model = _model(model)
-    return serving.upscale_file(image, pipeline, _upscalers(model, pipeline, denoise_strength), model,
-                                _output_dir(), MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, shrink_to_fit=shrink_to_fit,
-                                progress=progress), model
+    strength = _strength(model, denoise_strength)
+    return serving.upscale_upload(image, pipeline, _upscalers(model, pipeline, strength), model,
+                                  server().output_dir(), MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS,
+                                  shrink_to_fit=shrink_to_fit, progress=progress,
+                                  strength=_tagged_strength(strength)), model
 
 
 @gpu
@@ -247,11 +266,13 @@ def upscale_batch(images, scale=2, model=DEFAULT_MODEL, denoise_strength=1.0):
     if len(paths) > MAX_BATCH:
         raise gr.Error(f"{len(paths)} images: at most {MAX_BATCH} at once.")
     pipeline, model = Pipeline.for_scale(scale), _model(model)
-    ups, done, lines = _upscalers(model, pipeline, denoise_strength), [], []
+    strength = _strength(model, denoise_strength)
+    ups, done, lines = _upscalers(model, pipeline, strength), [], []
     for path in paths:
         name = Path(path).name
         try:
-            r = serving.upscale_file(path, pipeline, ups, model, _output_dir(), MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS)
+            r = serving.upscale_upload(path, pipeline, ups, model, server().output_dir(), MAX_INPUT_PIXELS,
+                                       MAX_OUTPUT_PIXELS, strength=_tagged_strength(strength))
             done.append(r.download)
             lines.append(f"{name}: {r.input_size[0]}x{r.input_size[1]} -> {r.output_size[0]}x{r.output_size[1]} "
                          f"({r.total_seconds:.2f} s)")
@@ -259,7 +280,9 @@ def upscale_batch(images, scale=2, model=DEFAULT_MODEL, denoise_strength=1.0):
             lines.append(f"{name}: skipped, {e}")
     if not done:
         raise gr.Error("No image could be upscaled: " + "; ".join(lines))
-    archive = serving.zip_files(done, _output_dir(), f"upscaled-x{pipeline.scale}-{model}.zip")
+    archive = serving.zip_files(done, server().output_dir(),
+                                serving.download_name("upscaled", pipeline.scale, model, _tagged_strength(strength),
+                                                      suffix=".zip"))
     return archive, "\n".join(lines)
 
 
@@ -272,7 +295,8 @@ def compare(image, stage="64to128", model=DEFAULT_MODEL, condition="clean"):
     _need_image(image)
     stage, model = _stage(stage), _model(model)
     up, = _upscalers(model, Pipeline.for_stage(stage))
-    files, scores = serving.compare_image(image, stage, {model: up}, MAX_INPUT_PIXELS, _output_dir(), condition)
+    files, scores = serving.compare_image(image, stage, {model: up}, MAX_INPUT_PIXELS, server().output_dir(),
+                                          condition)
     metrics = {name: {"psnr_y_db": round(s["psnr"], 2), "ssim_y": round(s["ssim"], 4)}
                for name, s in scores.items()}
     return files["bilinear"], files[model], files["truth"], metrics
@@ -360,7 +384,8 @@ def page_upscale(image, scale_label, model, x2_stage, denoise=1.0, shrink_to_fit
     # the crops start where the photo has the most detail, not on plain fur in the centre
     centre = serving.detail_centre(original, CROP / state["click_scale"])
     crop_b, crop_l, where = _crops(state, centre, original)
-    label = FAMILIES[model].label + (f", denoise {denoise:g}" if FAMILIES[model].blend_base and denoise < 1 else "")
+    used = blend_strength(denoise) if FAMILIES[model].blend_base else 1.0  # what ran (the one rounding rule)
+    label = FAMILIES[model].label + (f", denoise {used:g}" if used < 1 else "")
     return ((result.bilinear, result.learned),
             gr.update(visible=True, value=result.download, label=f"Download {Path(result.download).name}"),
             _status(result.summary(label), "ok"), crop_b, crop_l, where, state)
@@ -392,9 +417,9 @@ def page_compare(image, stage, model, all_models, condition="clean"):
     try:
         _need_image(image)
         stage = _stage(stage)
-        models = [m for m in FAMILIES if (m, stage) in UPSCALERS] if all_models else [_model(model)]
+        models = [m for m in FAMILIES if (m, stage) in server().upscalers] if all_models else [_model(model)]
         ups = {m: _upscalers(m, Pipeline.for_stage(stage))[0] for m in models}
-        files, scores = _guarded(serving.compare_image)(image, stage, ups, MAX_INPUT_PIXELS, _output_dir(),
+        files, scores = _guarded(serving.compare_image)(image, stage, ups, MAX_INPUT_PIXELS, server().output_dir(),
                                                         condition)
     except gr.Error as e:
         return None, "", _status(e.message, "error")
@@ -434,10 +459,11 @@ def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0):
         except ImageRejected as e:
             raise gr.Error(f"Cannot use this image: {e}.") from None
         _require_weights(model, pipeline.stages, strength)
-        stages = browser.stage_specs(ONNX, NETS, model, pipeline.stages, strength, FAMILIES[model].blend_base)
+        stages = browser.stage_specs(server().onnx, server().nets, model, pipeline.stages, strength,
+                                     FAMILIES[model].blend_base)
     except gr.Error as e:
         return None, _status(e.message, "error")
-    name = serving.download_name(image, pipeline.scale, model)
+    name = serving.download_name(image, pipeline.scale, model, _tagged_strength(strength))
     return browser.plan(stages, name), _status(
         f"Sent to your browser: {pipeline.scale}x with the {FAMILIES[model].label} model (its progress "
         f"shows above the result).", "ok")
@@ -466,77 +492,18 @@ MODEL_CHOICES = [(f.label, name) for name, f in FAMILIES.items()]
 CONDITION_LABELS = {"clean": "clean (a sharp shrink)", "jpeg90": "JPEG quality 90", "jpeg75": "JPEG quality 75",
                     "jpeg50": "JPEG quality 50", "jpeg30": "JPEG quality 30",
                     "noise10+jpeg75": "noise, then JPEG 75", "blur1+jpeg75": "blur, then JPEG 75"}
-CSS = """
-#upscale-slider { position: relative; }
-#upscale-slider::before, #upscale-slider::after {
-  position: absolute; top: 44px; z-index: 20; pointer-events: none;
-  background: rgba(0, 0, 0, .65); color: #fff; padding: 2px 8px; border-radius: 4px; font-size: 13px; }
-#upscale-slider::before { content: "◀ bilinear"; left: 8px; }
-#upscale-slider::after { content: "learned ▶"; right: 8px; }
-#crop-bilinear img, #crop-learned img { object-fit: none !important; image-rendering: pixelated; }
-#status { min-height: 2.5em; }
-/* Compare: every picture with its whole caption under it; no inner scroll box that cuts
-   off the second row; 4 across on a desktop, 2 on a phone */
-#cmp-gallery .grid-wrap, #cmp-gallery .gallery-container { max-height: none !important; height: auto !important;
-  overflow: visible !important; }
-#cmp-gallery .grid-container { grid-template-columns: repeat(4, minmax(0, 1fr)) !important;
-  grid-auto-rows: auto !important; }
-@media (max-width: 640px) { #cmp-gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; } }
-#cmp-gallery .thumbnail-lg { display: flex !important; flex-direction: column !important; height: auto !important;
-  aspect-ratio: auto !important; }
-#cmp-gallery .thumbnail-lg > img { height: auto !important; aspect-ratio: 1 / 1; }
-#cmp-gallery .caption-label { position: static !important; white-space: normal !important; overflow: visible !important;
-  text-overflow: clip !important; max-width: 100% !important; transform: none !important; opacity: 1 !important; }
-"""
-
-
-# Browser mode's view, filled by web/browser_mode.js: status and progress, a bilinear |
-# learned comparison (a split handle over two full-size canvases), 1:1 crops (click the
-# comparison to move them) and the PNG download.
-BROWSER_VIEW = """
-<div class="bm">
-  <div class="bm-bar"><span id="bm-status">Press "Upscale in my browser".</span>
-    <progress id="bm-progress" value="0" max="1" hidden></progress>
-    <button id="bm-cancel" type="button" hidden>Cancel</button>
-    <button id="bm-use-server" type="button" hidden>Use the server instead</button></div>
-  <div id="bm-compare" hidden>
-    <div class="bm-stack"><canvas id="bm-learned"></canvas><canvas id="bm-bilinear"></canvas>
-      <span class="bm-label bm-left">&#9664; bilinear</span><span class="bm-label bm-right">learned &#9654;</span></div>
-    <input id="bm-split" type="range" min="0" max="100" value="50" aria-label="bilinear | learned split">
-    <div class="bm-hint">Drag the handle to compare; click the picture to move the 1:1 crops.</div>
-  </div>
-  <div id="bm-crops" hidden>
-    <figure><canvas id="bm-crop-bilinear"></canvas><figcaption>bilinear, 1:1</figcaption></figure>
-    <figure><canvas id="bm-crop-learned"></canvas><figcaption>learned, 1:1</figcaption></figure>
-  </div>
-  <a id="bm-download" hidden>Download</a>
-</div>
-"""
-BROWSER_CSS = """
-.bm-bar { display: flex; gap: 12px; align-items: center; flex-wrap: wrap; min-height: 2.5em; }
-#bm-status[data-kind=error] { color: #b91c1c; font-weight: 600; }
-.bm-stack { position: relative; line-height: 0; }
-.bm-stack canvas { width: 100%; height: auto; }
-#bm-bilinear { position: absolute; left: 0; top: 0; }
-.bm-label { position: absolute; top: 8px; background: rgba(0, 0, 0, .65); color: #fff; padding: 2px 8px;
-  border-radius: 4px; font-size: 13px; line-height: 1.4; pointer-events: none; }
-.bm-left { left: 8px; } .bm-right { right: 8px; }
-#bm-split { width: 100%; }
-#bm-crops { display: flex; gap: 12px; flex-wrap: wrap; }
-#bm-crops[hidden], #bm-compare[hidden] { display: none; }
-#bm-crops canvas { image-rendering: pixelated; border: 1px solid #ccc; }
-#bm-download { display: inline-block; margin-top: 8px; padding: 6px 14px; border-radius: 6px; background: #f97316;
-  color: #fff; text-decoration: none; }
-#bm-download[hidden], .bm-bar button[hidden] { display: none; }
-.bm-bar button { padding: 4px 12px; border-radius: 6px; border: 1px solid #ccc; }
-"""
 
 
 class CheckedImage(gr.Image):
-    """gr.Image whose upload step turns unreadable files into a readable message.
-    (``is_template`` makes Gradio use the ordinary Image frontend.)"""
+    """gr.Image whose upload step turns unreadable files into a readable message. It uses
+    the ordinary Image frontend: Gradio picks a component's frontend by
+    ``get_block_name``, which its docstring says to override for this."""
 
-    is_template = True
+    def get_block_name(self) -> str:
+        return "image"
+
+    def get_block_class(self) -> str:  # what gr.load() rebuilds it as
+        return "image"
 
     def preprocess(self, payload):
         try:
@@ -551,14 +518,16 @@ class CheckedImage(gr.Image):
 
 def _about() -> str:
     models = "\n".join(f"- **{f.label}**: {f.description}" for f in FAMILIES.values())
-    return (f"{WEIGHTS_MESSAGE}\n\n{models}\n\n"
+    return (f"{server().weights_message}\n\n{models}\n\n"
             f"Limits: files up to {MAX_FILE_SIZE.upper()} and {MAX_INPUT_PIXELS / 1e6:.0f} megapixels; results up "
             f"to {MAX_OUTPUT_PIXELS / 1e6:.1f} megapixels (about {int((MAX_OUTPUT_PIXELS / 64) ** .5)} px square in "
             f"for 8x). Results are lossless PNGs, shown at full resolution.")
 
 
 def build_demo():
+    """The page (its handlers above) and the API endpoints (``_add_api``)."""
     examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
+    page_model = server().page_model
     with gr.Blocks(title="Cat upscaler", delete_cache=(max(1, CACHE_TTL // 2), CACHE_TTL)) as demo:
         gr.Markdown("# Cat upscaler\nEnlarge a photo 2x, 4x or 8x with a small network trained on cat photos, "
                     "shown against plain bilinear enlargement.", elem_id="intro")
@@ -583,10 +552,10 @@ def build_demo():
                     shrink = gr.Button("Shrink to fit and upscale", visible=False, elem_id="shrink-button")
                     status = gr.Markdown(_status("Upload an image, choose a scale, press Upscale."),
                                          elem_id="status")
-                    model = gr.Radio(MODEL_CHOICES, value=PAGE_MODEL, label="model", elem_id="model",
+                    model = gr.Radio(MODEL_CHOICES, value=page_model, label="model", elem_id="model",
                                      info=" ".join(f"{f.label}: {f.description}" for f in FAMILIES.values()))
                     denoise = gr.Slider(0, 1, value=1.0, step=0.05, label="denoise strength", elem_id="denoise",
-                                        visible=FAMILIES[PAGE_MODEL].blend_base is not None,
+                                        visible=FAMILIES[page_model].blend_base is not None,
                                         info="1: the photo model, which removes JPEG blocks and noise. Lower keeps "
                                              "more fine texture (and more noise): a blend of its weights with the "
                                              "clean model's, as Real-ESRGAN's denoise strength.")
@@ -610,7 +579,8 @@ def build_demo():
                                                   type="pil", format="png", height=CROP + 40, interactive=False,
                                                   elem_id="crop-where")
                         download = gr.DownloadButton("Download", visible=False, elem_id="download")
-                    browser_view = gr.HTML(BROWSER_VIEW, visible=False, elem_id="browser-view")
+                    browser_view = gr.HTML((WEB / "browser_view.html").read_text(), visible=False,
+                                           elem_id="browser-view")
                     browser_plan = gr.JSON(visible=False)
         with gr.Tab("Compare"):
             gr.Markdown("How well does each method restore detail? The centre of your photo is shrunk to the "
@@ -671,51 +641,69 @@ def build_demo():
             control.change(lambda: (None, "", ""), None, [cmp_gallery, cmp_table, cmp_status], api_visibility="private")
         go_batch.click(page_batch, [batch_files, batch_scale, model, denoise], [batch_zip, batch_status], **page)
 
-        # The API: one hidden set of inputs and outputs, typed so gradio_client sends files.
-        with gr.Row(visible=False):
-            api_image = CheckedImage(type="filepath", image_mode=None)
-            api_stage = gr.Radio(list(STAGES), value="64to128")
-            api_scale = gr.Radio([2, 4, 8], value=2)
-            api_model = gr.Radio(list(FAMILIES), value=DEFAULT_MODEL)
-            api_strength = gr.Number(value=1.0, minimum=0, maximum=1)
-            api_condition = gr.Radio(list(CONDITIONS), value="clean")
-            api_images = gr.File(file_count="multiple")
-            api_pair = gr.ImageSlider(type="filepath", format="png")
-            api_file = gr.File()
-            api_truth = [gr.Image(type="filepath", format="png") for _ in range(3)]
-            api_metrics = gr.JSON()
-            api_text = gr.Textbox()
-            api_button = gr.Button()
-        api = dict(concurrency_id="model")
-        api_button.click(upscale, [api_image, api_stage, api_model, api_strength], [api_pair, api_file],
-                         api_name="upscale", **api)
-        api_button.click(upscale_by, [api_image, api_scale, api_model, api_strength], [api_pair, api_file],
-                         api_name="upscale_by", **api)
-        api_button.click(upscale_batch, [api_images, api_scale, api_model, api_strength], [api_file, api_text],
-                         api_name="upscale_batch", **api)
-        api_button.click(compare, [api_image, api_stage, api_model, api_condition], [*api_truth, api_metrics],
-                         api_name="compare", **api)
+        _add_api()
     # One concurrency group: UPSCALER_CONCURRENCY bounds the jobs of every button and
     # endpoint together (and so the server's memory).
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=MAX_QUEUE)
-    # Gradio's queue looks for new jobs every millisecond, also while a job runs: on a
-    # 2-core Space those wake-ups take CPU and the GIL from the network. At 20 ms, x8 end to
-    # end over gradio_client went from 1.46 to 1.37 times the bare network (median of 12
-    # requests each, alternating servers, an ad-hoc A/B on the 2-core machine); a job
-    # waits at most 20 ms more to start. (A private attribute: where it is missing,
-    # nothing changes.)
-    queue = getattr(demo, "_queue", None)
-    if queue is not None and getattr(queue, "sleep_when_free", QUEUE_POLL_S) < QUEUE_POLL_S:
-        queue.sleep_when_free = QUEUE_POLL_S
+    _poll_queue_less(demo)
     return demo
 
 
-demo = build_demo()
+def _add_api():
+    """The API: one hidden set of inputs and outputs, typed so gradio_client sends files."""
+    with gr.Row(visible=False):
+        api_image = CheckedImage(type="filepath", image_mode=None)
+        api_stage = gr.Radio(list(STAGES), value="64to128")
+        api_scale = gr.Radio([2, 4, 8], value=2)
+        api_model = gr.Radio(list(FAMILIES), value=DEFAULT_MODEL)
+        api_strength = gr.Number(value=1.0, minimum=0, maximum=1)
+        api_condition = gr.Radio(list(CONDITIONS), value="clean")
+        api_images = gr.File(file_count="multiple")
+        api_pair = gr.ImageSlider(type="filepath", format="png")
+        api_file = gr.File()
+        api_truth = [gr.Image(type="filepath", format="png") for _ in range(3)]
+        api_metrics = gr.JSON()
+        api_text = gr.Textbox()
+        api_button = gr.Button()
+    api = dict(concurrency_id="model")
+    api_button.click(upscale, [api_image, api_stage, api_model, api_strength], [api_pair, api_file],
+                     api_name="upscale", **api)
+    api_button.click(upscale_by, [api_image, api_scale, api_model, api_strength], [api_pair, api_file],
+                     api_name="upscale_by", **api)
+    api_button.click(upscale_batch, [api_images, api_scale, api_model, api_strength], [api_file, api_text],
+                     api_name="upscale_batch", **api)
+    api_button.click(compare, [api_image, api_stage, api_model, api_condition], [*api_truth, api_metrics],
+                     api_name="compare", **api)
+
+
+def _poll_queue_less(demo):
+    """Gradio's queue looks for new jobs every millisecond, also while a job runs: on a
+    2-core Space those wake-ups take CPU and the GIL from the network. At 20 ms, x8 end to
+    end over gradio_client went from 1.46 to 1.37 times the bare network (median of 12
+    requests each, alternating servers, an ad-hoc A/B on the 2-core machine); a job waits
+    at most 20 ms more to start. ``sleep_when_free`` is private: where an upgrade removes
+    it nothing changes here, and tests/test_private_apis.py fails, so someone looks."""
+    queue = getattr(demo, "_queue", None)
+    if queue is not None and getattr(queue, "sleep_when_free", QUEUE_POLL_S) < QUEUE_POLL_S:
+        queue.sleep_when_free = QUEUE_POLL_S
+
+
+def create_app() -> gr.Blocks:
+    """The demo, ready to launch: the networks loaded (once per process), the page built."""
+    server()
+    return build_demo()
+
+
+def launch(demo: gr.Blocks, **kwargs):
+    """``demo.launch`` with the page's styles and script and the server's limits.
+    GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are read by launch() itself. Cross-origin
+    isolation gives browser mode its WebAssembly threads (UPSCALER_ISOLATE=0: off)."""
+    isolate = os.environ.get("UPSCALER_ISOLATE", "1") != "0"
+    return demo.launch(max_file_size=MAX_FILE_SIZE, show_error=True, css=(WEB / "page.css").read_text(),
+                       head=f"<script>{browser.SCRIPT.read_text()}</script>",
+                       app_kwargs={"middleware": [Middleware(browser.CrossOriginIsolation)]} if isolate else None,
+                       **kwargs)
+
 
 if __name__ == "__main__":
-    # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are read by launch() itself.
-    # Cross-origin isolation gives browser mode its WebAssembly threads (UPSCALER_ISOLATE=0: off).
-    isolate = os.environ.get("UPSCALER_ISOLATE", "1") != "0"
-    demo.launch(max_file_size=MAX_FILE_SIZE, show_error=True, css=CSS + BROWSER_CSS,
-                head=f"<script>{browser.SCRIPT.read_text()}</script>",
-                app_kwargs={"middleware": [Middleware(browser.CrossOriginIsolation)]} if isolate else None)
+    launch(create_app())

@@ -26,6 +26,7 @@ checkpoints).
 """
 import argparse
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -52,9 +53,8 @@ from upscaler.figures import comparison_grid
 from upscaler.hub import push_weights, write_model_card
 from upscaler.images import tensor_to_pil, to_tensor
 from upscaler.inference import Upscaler, describe_device
-from upscaler.metrics import psnr_ssim
 from upscaler.models import DEFAULT_MODEL, FAMILIES, get_family, to_model_range
-from upscaler.protocol import classical_scores, eval_pair
+from upscaler.protocol import classical_scores, eval_pair, mean_scores, score_pair
 from upscaler.stages import STACK_STAGE, STAGES, TWO_X_STAGES, get_stage
 from upscaler.weights import load_model, resolve_weights, save_model
 
@@ -172,24 +172,35 @@ def save_checkpoint(accelerator, args, stage, step, ema=None):
 
     A write that fails (a full disk, a quota) leaves the previous checkpoint as the latest:
     the half-written folder is removed and the run stops with a message that says how to
-    go on, instead of a traceback, or a "latest" that cannot be loaded."""
+    go on, instead of a traceback, or a "latest" that cannot be loaded.
+    On many processes a write can fail on one of them only (each writes its RNG state, the
+    main one the rest): they agree on the outcome through one reduction, and all stop with
+    the message. A process that stopped alone would leave the others waiting for it in
+    the next collective until the timeout."""
     root = checkpoint_root(args, stage)
     final, tmp = root / f"checkpoint-{step}", root / f"checkpoint-{step}.tmp"
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
+    error = None
     try:
         accelerator.save_state(str(tmp))  # every process writes its own RNG state
-        accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             if ema is not None:
                 ema.save(tmp / "ema.safetensors")
             (tmp / "step.json").write_text(json.dumps({"step": step}))
     except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
+        error = e
+    failed = accelerator.reduce(torch.tensor([int(error is not None)], device=accelerator.device), "sum")
+    if failed.item():
+        accelerator.wait_for_everyone()  # every process is done with the folder before it goes
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
         kept = list_checkpoints(root)
+        why = (f"{error.strerror or error}" if error is not None
+               else f"the write failed on {int(failed.item())} other process(es)")
         raise SystemExit(
-            f"error: could not write the checkpoint at step {step} into {root} ({e.strerror or e}). "
+            f"error: could not write the checkpoint at step {step} into {root} ({why}). "
             + (f"The previous one, {kept[-1].name}, is kept. " if kept else "No earlier checkpoint exists. ")
             + "Free some space (or pass another --output-dir), then run the same command with "
               "--resume-from-checkpoint latest to go on from there.") from None
@@ -234,7 +245,7 @@ def build_data(args, stage, accelerator):
     pairs = sr_data.PairMaker(images, stage, args.patch_size or DEFAULT_PATCH[stage.name],
                               args.train_batch_size, accelerator.device, seed=args.seed,
                               rank=accelerator.process_index, world=accelerator.num_processes,
-                              degradations=spec)
+                              degradations=spec, accumulation=args.gradient_accumulation_steps)
     val = []
     for i in range(min(args.num_val_images, len(val_ds))):
         img = sr_data.open_image(val_ds[i]["image"])
@@ -266,7 +277,8 @@ class EMA:
     def update(self, net):
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        torch._foreach_lerp_(list(self.net.parameters()), [p.detach() for p in net.parameters()], 1 - d)
+        for mine, theirs in zip(self.net.parameters(), net.parameters()):
+            mine.lerp_(theirs.detach(), 1 - d)
         for mine, theirs in zip(self.net.buffers(), net.buffers()):
             mine.copy_(theirs)
 
@@ -284,7 +296,10 @@ def build_model(args, stage_name):
     family = get_family(args.model)
     if stage_name != STACK_STAGE:
         if args.init_weights is None:
-            # a fresh network: the stage's part of the family's 8x layout, with --arch-args on top
+            # A fresh network: the stage's part of the family's 8x layout, with --arch-args on
+            # top. Its initial weights are drawn from a generator seeded by (seed, stage), so
+            # a stage trained inside --stage all starts where the same stage trained alone does.
+            torch.manual_seed(stage_seed(args.seed, stage_name))
             return family.build(stage_name, **json.loads(args.arch_args or "{}"))
         return load_model(args.init_model or args.model, stage_name, weights=args.init_weights)[0]
     # The 8x stack starts from the three independently trained 2x stages: with --stage all,
@@ -293,6 +308,11 @@ def build_model(args, stage_name):
     source = args.model if args.stage == "all" else (args.init_model or args.model)
     parts = [load_model(source, s, weights=root)[0] for s in TWO_X_STAGES]
     return family.eight_x.from_stages(*parts)
+
+
+def stage_seed(seed: int, stage_name: str) -> int:
+    """The seed of a stage's initial weights: the same for a stage whatever ran before it."""
+    return int.from_bytes(hashlib.sha256(f"{seed}-{stage_name}".encode()).digest()[:8], "little")
 
 
 def earlier_training(args, stage_name):
@@ -316,9 +336,8 @@ def validate(accelerator, nets, val, baselines, stage, step, samples, log_dir):
         outs[name] = [tensor_to_pil(up.upscale_tensor(to_tensor(lr)[None])) for lr, _ in val]
         net.train(was_training)
     for name, images in outs.items():
-        scores = [psnr_ssim(o, hr, stage.factor) for o, (_, hr) in zip(images, val)]
-        metrics[f"psnr_{name}"] = round(sum(v[0] for v in scores) / len(scores), 3)
-        metrics[f"ssim_{name}"] = round(sum(v[1] for v in scores) / len(scores), 4)
+        mean = mean_scores(score_pair(o, hr, stage.factor) for o, (_, hr) in zip(images, val))
+        metrics[f"psnr_{name}"], metrics[f"ssim_{name}"] = mean["psnr"], mean["ssim"]
     for name, row in baselines.items():
         metrics[f"psnr_{name}"], metrics[f"ssim_{name}"] = row["psnr"], row["ssim"]
     n = min(4, len(val))
@@ -369,7 +388,7 @@ def train_stage(args, accelerator, stage_name):
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=args.weight_decay)
 
     accum = args.gradient_accumulation_steps
-    max_steps = args.max_steps or args.num_epochs * max(pairs.steps_per_epoch // accum, 1)
+    max_steps = args.max_steps or args.num_epochs * max(pairs.steps_per_epoch, 1)  # optimizer steps
     warmup = args.lr_warmup_steps if args.lr_warmup_steps is not None else min(100, max_steps // 10)
 
     def schedule(step):  # linear warmup, then cosine to 0
@@ -407,14 +426,16 @@ def train_stage(args, accelerator, stage_name):
     nets_to_validate = {"model": unwrapped, **({"ema": ema.net} if ema is not None else {})}
     net.train()
     while global_step < max_steps:
+        step_loss = 0.0  # this process's mean over the step's micro-batches
         for micro in range(accum):
-            x, target = pairs.batch(global_step * accum + micro)  # keyed by the step: exact resume
+            x, target = pairs.batch(global_step, micro)  # keyed by the step: exact resume
             with accelerator.accumulate(net):
                 loss = loss_fn(net(to_model_range(x, unwrapped)), to_model_range(target, unwrapped))
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+            step_loss += loss.detach() / accum
         global_step += 1
         if ema is not None:
             ema.update(unwrapped)
@@ -422,8 +443,10 @@ def train_stage(args, accelerator, stage_name):
             t_window, pauses = time.time(), 0.0
         progress.update(1)
         if global_step % 10 == 0 or global_step == max_steps:  # .item() waits for the GPU: not every step
-            progress.set_postfix(loss=f"{loss.item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-            accelerator.log({"loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, step=global_step)
+            # the step's loss over every process and micro-batch (a collective: every process logs here)
+            logged = accelerator.reduce(step_loss, "mean").item()
+            progress.set_postfix(loss=f"{logged:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            accelerator.log({"loss": logged, "lr": scheduler.get_last_lr()[0]}, step=global_step)
         t_pause = time.time()
         if global_step % args.checkpointing_steps == 0 or global_step == max_steps:
             save_checkpoint(accelerator, args, stage_name, global_step, ema)
@@ -449,6 +472,9 @@ def train_stage(args, accelerator, stage_name):
         logger.warning(f"skipped {skipped} unreadable image(s) in the training data of {stage_name}",
                        main_process_only=True)
     accelerator.wait_for_everyone()
+    # The trained weights through accelerate's own call: under FSDP or DeepSpeed the wrapped
+    # module holds shards, and this gathers them (every process takes part).
+    trained_state = accelerator.get_state_dict(net)
     if accelerator.is_main_process:
         metrics_file = log_dir / "metrics.jsonl"
         curve = [json.loads(line) for line in metrics_file.read_text().splitlines()] if metrics_file.is_file() else []
@@ -478,9 +504,13 @@ def train_stage(args, accelerator, stage_name):
             "curve": [{k: c[k] for k in ("step", "samples", "psnr_model", "psnr_ema", "psnr_bicubic") if k in c}
                       for c in curve],
         }
+        if shipped == "ema":
+            final = ema.net
+        else:
+            final = type(unwrapped)(**(getattr(unwrapped, "_hub_mixin_config", None) or {}))
+            final.load_state_dict(trained_state)
         # folded(): a network trained with extra branches is saved as the plain one it equals
-        folder = save_model(nets_to_validate[shipped].folded(), args.output_dir, args.model, stage_name,
-                            extra={"training": summary})
+        folder = save_model(final.folded(), args.output_dir, args.model, stage_name, extra={"training": summary})
         (log_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
         accelerator.print(f"saved {folder}  ({wall:.0f} s, the {shipped} weights)")
     accelerator.wait_for_everyone()
@@ -503,7 +533,10 @@ def main(argv=None):
         project_config=ProjectConfiguration(project_dir=args.output_dir,
                                             logging_dir=args.logging_dir or str(Path(args.output_dir) / "logs")),
     )
-    set_seed(args.seed, device_specific=True)  # different crops per process, same start weights (DDP syncs them)
+    # The same seed in every process. Nothing that matters draws from the global generators:
+    # the crops differ per process because PairMaker keys them by rank, and each stage's
+    # initial weights have their own seed (stage_seed).
+    set_seed(args.seed)
     if args.report_to:
         accelerator.init_trackers("upscaler", config={k: v for k, v in vars(args).items() if v is not None})
     stages = [*TWO_X_STAGES, STACK_STAGE] if args.stage == "all" else [args.stage]

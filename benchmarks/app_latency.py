@@ -6,7 +6,7 @@ beside ``load_upscaler`` on the same image in the same run.
 
 Per scale, three calls are timed in turn, round after round (speed.py's ``interleaved``):
 * ``load_upscaler``: the network on the decoded image (tiles, stitching), in this process,
-  on the app's torch thread (as the handler runs it: see ``serving.TorchThreads``);
+  on the app's torch thread (as the handler runs it: see ``process.TorchThreads``);
 * the handler, in this process (``app.upscale_by`` called directly): decode, network, the
   bilinear image, both PNGs written;
 * ``/upscale_by`` end to end: the handler plus upload, queue, and the client's download of
@@ -23,58 +23,30 @@ import argparse
 import io
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import torch
 from PIL import Image
 from speed import interleaved, ratio_quartiles, timeit  # benchmarks/ is on sys.path when run as a script
 
-from upscaler import load_upscaler
-from upscaler.inference import describe_device
-from upscaler.png import write_png
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the tooling shared with the tests: starting the app
+
+from app_process import start_app, stop_app  # noqa: E402
+
+from upscaler import load_upscaler  # noqa: E402
+from upscaler.inference import describe_device  # noqa: E402
+from upscaler.pipeline import Pipeline, chain  # noqa: E402
+from upscaler.png import write_png  # noqa: E402
+
 EXAMPLE = ROOT / "examples" / "cat.4018.jpg"
-STAGE_FOR = {2: "64to128", 8: "64to512"}
 
 
 def median_time(fn, repeats):
     return timeit(fn, repeats, warmup=1)  # speed.py's timer: median after warm-up
-
-
-def start_app(port, env_extra=None, log=None):
-    """``python app.py`` offline on ``port`` (``env_extra`` on top of this environment), its
-    output into ``log`` (a temporary file by default); -> (process, url, log) once it answers.
-    The benchmarks that talk to a running app (this one, soak.py) start it here."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", **(env_extra or {})}
-    log = log or tempfile.TemporaryFile("w+")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return proc, url, log
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                log.seek(0)
-                raise RuntimeError("app did not start:\n" + log.read()[-3000:])
-            time.sleep(0.5)
-
-
-def stop_app(proc, timeout=10):
-    """Stop an app started by ``start_app``: terminate, then kill if it does not exit."""
-    proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 class ClientSetupTimer:
@@ -125,17 +97,17 @@ def main(argv=None):
     try:
         client = Client(url, verbose=False, download_files=tempfile.mkdtemp())
         for scale in args.scales:
-            up = load_upscaler(STAGE_FOR[scale])
+            up = chain(*[load_upscaler(s) for s in Pipeline.for_scale(scale).stages])
             setup_times = []
             # On the app's torch thread, as the handler's network runs: a second thread running
-            # torch here would slow both down (serving.TorchThreads), flattering the ratio.
+            # torch here would slow both down (process.TorchThreads), flattering the ratio.
             times = interleaved({
-                "network": lambda: app.TORCH.run(up, img),
+                "network": lambda: app.server().torch.run(up, img),
                 "handler": lambda: app.upscale_by(args.image, scale),
                 "e2e": lambda: setup.timed_call(
                     lambda: client.predict(handle_file(args.image), scale, api_name="/upscale_by"), setup_times),
             }, args.rounds)
-            result = app.TORCH.run(up, img)
+            result = app.server().torch.run(up, img)
             ours = median_time(lambda: write_png(result, io.BytesIO()), args.rounds)
             pillow = median_time(lambda: result.save(io.BytesIO(), "PNG", compress_level=1), args.rounds)
             rows.append((scale, f"{img.width}x{img.height}", f"{result.width}x{result.height}",

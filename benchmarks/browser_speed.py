@@ -15,63 +15,28 @@ Playwright on the page's WebAssembly back end (``?backend=wasm``), and prints pe
 Medians of ``--runs`` runs after one warm-up run (which loads and compiles the runtime).
 """
 import argparse
-import base64
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 from PIL import Image
-from app_latency import start_app, stop_app  # benchmarks/ is on sys.path when a benchmark runs as a script
-
-from upscaler import load_upscaler
-from upscaler.inference import describe_device
-from upscaler.models import FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the tooling shared with the tests: starting the app, driving the page
+
+from app_process import start_app, stop_app  # noqa: E402
+from browser_page import CHROMIUM, CHROMIUM_ARGS, open_page, upscale_in_page  # noqa: E402
+
+from upscaler.inference import describe_device  # noqa: E402
+from upscaler.models import FAMILIES  # noqa: E402
+from upscaler.pipeline import Pipeline, chain  # noqa: E402
+from upscaler import load_upscaler  # noqa: E402
+
 EXAMPLE = ROOT / "examples" / "cat.4018.jpg"
-STAGE_FOR = {2: "64to128", 8: "64to512"}
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-def open_page(browser, url):
-    """A page of the app on the WebAssembly back end, ready for an upload."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page.goto(url + "?backend=wasm", wait_until="load")
-    page.locator("#upscale-button").wait_for(state="visible", timeout=60_000)
-    return page
-
-
-def upscale_in_page(page, image, scale: int, model: str, timeout_s: float = 300) -> dict:
-    """Upload ``image``, choose ``model`` and ``scale``, tick "run in my browser", press its
-    button and wait: -> the page's ``window.catUpscaler.last`` (seconds, bytes, backend...)."""
-    page.locator("#input-image input[type=file]").set_input_files(str(image))
-    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Press Upscale')",
-                           timeout=60_000)
-    page.locator("#model").get_by_label(FAMILIES[model].label, exact=True).check()
-    page.locator("#scale").get_by_label(f"{scale}x", exact=True).check()
-    box = page.locator("#in-browser input")
-    if not box.is_checked():
-        box.check()
-    page.locator("#browser-button").wait_for(state="visible")
-    page.evaluate("() => { window.catUpscaler.last = null; }")
-    page.locator("#browser-button").click()
-    page.wait_for_function("() => window.catUpscaler.last && window.catUpscaler.last.finished",
-                           timeout=timeout_s * 1000)
-    return page.evaluate("() => window.catUpscaler.last")
-
-
-def page_result(page) -> bytes:
-    """The bytes of the PNG behind the page's download link."""
-    data_url = page.evaluate("""async () => {
-      const blob = await (await fetch(document.getElementById('bm-download').href)).blob();
-      return await new Promise((ok) => { const r = new FileReader(); r.onload = () => ok(r.result); r.readAsDataURL(blob); });
-    }""")
-    return base64.b64decode(data_url.split(",", 1)[1])
 
 
 def main(argv=None):
@@ -104,7 +69,7 @@ def main(argv=None):
                 if failed:
                     raise SystemExit(f"browser mode failed: {failed[0]}")
                 warm = runs[1:]
-                up = load_upscaler(STAGE_FOR[scale], model=args.model)
+                up = chain(*[load_upscaler(s, model=args.model) for s in Pipeline.for_scale(scale).stages])
                 up(img)  # warm-up
                 network, e2e, png_bytes = [], [], 0
                 for _ in range(args.runs):

@@ -8,7 +8,7 @@ bicubic (antialiased), PSNR/SSIM on Y (BT.601 studio range), ``scale`` pixels cr
 from each border. Our bicubic row must match the published one: that checks the protocol.
 
 Which of our networks serves each scale (they were trained on cat photos only):
-x2: one 2x stage (--x2-stage); x4: two stages chained (--x4-stages); x8: the fine-tuned
+x2: one 2x stage (--x2-stage); x4: two stages chained (``pipeline.X4_STAGES``); x8: the fine-tuned
 64to512 stack. The defaults are the best choices measured on Set5 and Set14 (README):
 64to128, the stage trained on the sharpest (most downscaled) content, serves natural
 full-resolution photos best.
@@ -23,9 +23,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 
 from upscaler.inference import load_upscaler
-from upscaler.metrics import psnr_ssim
-from upscaler.protocol import CLASSICAL
-from upscaler.serving import DEFAULT_X2_STAGE, X4_STAGES
+from upscaler.pipeline import DEFAULT_X2_STAGE, X4_STAGES, Pipeline, chain
+from upscaler.protocol import CLASSICAL, score
 from upscaler.stages import TWO_X_STAGES
 
 DATA = ROOT.parent / "shared" / "data" / "benchmarks"
@@ -47,19 +46,10 @@ PUBLISHED = {
 }
 
 
-def stages_for(scale, x2_stage, x4_stages):
-    return {2: [x2_stage], 4: list(x4_stages), 8: ["64to512"]}[scale]
-
-
-def learned(model, scale, x2_stage, x4_stages, weights, self_ensemble=False):
-    ups = [load_upscaler(s, model=model, weights=weights, self_ensemble=self_ensemble)
-           for s in stages_for(scale, x2_stage, x4_stages)]
-
-    def run(img):
-        for up in ups:
-            img = up(img)
-        return img
-    return run
+def learned(model, scale, x2_stage, weights, self_ensemble=False):
+    """Our networks for ``scale``, as the demo chains them (``pipeline.Pipeline``)."""
+    return chain(*[load_upscaler(s, model=model, weights=weights, self_ensemble=self_ensemble)
+                   for s in Pipeline.for_scale(scale, x2_stage).stages])
 
 
 def main(argv=None):
@@ -67,7 +57,6 @@ def main(argv=None):
     ap.add_argument("--datasets", nargs="+", default=["Set5", "Set14", "BSD100"])
     ap.add_argument("--scales", nargs="+", type=int, default=[2, 4, 8], choices=[2, 4, 8])
     ap.add_argument("--x2-stage", default=DEFAULT_X2_STAGE, choices=TWO_X_STAGES)
-    ap.add_argument("--x4-stages", nargs=2, default=list(X4_STAGES), choices=TWO_X_STAGES)
     ap.add_argument("--weights", default=None, help="weights root (default: the bundled weights/)")
     ap.add_argument("--models", nargs="+", default=["seed", "default", "default+ensemble"])
     ap.add_argument("--limit", type=int, default=None, help="first N images per dataset")
@@ -85,17 +74,16 @@ def main(argv=None):
                        for name, r in CLASSICAL.items()}
             for m in args.models:
                 model, ens = m.split("+")[0], m.endswith("+ensemble")
-                methods[m] = learned(model, scale, args.x2_stage, args.x4_stages, args.weights, ens)
+                methods[m] = learned(model, scale, args.x2_stage, args.weights, ens)
+            pairs = []
+            for hr in hrs:
+                hr = hr.crop((0, 0, hr.width - hr.width % scale, hr.height - hr.height % scale))
+                pairs.append((hr.resize((hr.width // scale, hr.height // scale), Image.BICUBIC), hr))
             for name, fn in methods.items():
-                scores = []
-                for hr in hrs:
-                    hr = hr.crop((0, 0, hr.width - hr.width % scale, hr.height - hr.height % scale))
-                    lr = hr.resize((hr.width // scale, hr.height // scale), Image.BICUBIC)
-                    scores.append(psnr_ssim(fn(lr), hr, scale))
-                results.setdefault(name, {})[(ds, scale)] = (sum(s[0] for s in scores) / len(scores),
-                                                             sum(s[1] for s in scores) / len(scores))
+                mean = score(fn, pairs, scale)
+                results.setdefault(name, {})[(ds, scale)] = (mean["psnr"], mean["ssim"])
     cols = [(ds, s) for ds in args.datasets for s in args.scales]
-    print(f"PSNR-Y / SSIM-Y, standard protocol; x2 = {args.x2_stage}, x4 = {' + '.join(args.x4_stages)}, "
+    print(f"PSNR-Y / SSIM-Y, standard protocol; x2 = {args.x2_stage}, x4 = {' + '.join(X4_STAGES)}, "
           f"x8 = 64to512; "
           f"{time.time() - t0:.0f} s\n")
     print("| method | " + " | ".join(f"{ds} x{s}" for ds, s in cols) + " |")

@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from upscaler.degradations import CONDITIONS, degraded_input  # noqa: E402
 from upscaler.inference import load_upscaler  # noqa: E402
-from upscaler.metrics import psnr_ssim  # noqa: E402
 from upscaler.models import FAMILIES  # noqa: E402
-from upscaler.protocol import classical, ground_truth, image_files, stage_target  # noqa: E402
+from upscaler.pipeline import Pipeline, chain  # noqa: E402
+from upscaler.protocol import classical, ground_truth, image_files, score, stage_target  # noqa: E402
 from upscaler.stages import STAGES  # noqa: E402
 
 SCALES = {"x2": "64to128", "x8": "64to512"}
@@ -41,9 +41,8 @@ def figure(path, weights=None, models=("default", "photo")):
     """bicubic | each model, 4x, 1:1 crops of the examples' faces, labelled."""
     from PIL import ImageDraw
 
-    from upscaler.serving import X4_STAGES
-
-    ups = {m: [load_upscaler(s, model=m, weights=weights) for s in X4_STAGES] for m in models}
+    ups = {m: chain(*[load_upscaler(s, model=m, weights=weights) for s in Pipeline.for_scale(4).stages])
+           for m in models}
     cell, label_h = FIGURE_WINDOW * 4, 22
     names = ["bicubic", *models]
     canvas = Image.new("RGB", (cell * len(names), (cell + label_h) * len(FACES)), "white")
@@ -54,11 +53,8 @@ def figure(path, weights=None, models=("default", "photo")):
         box = (cx - half, cy - half, cx + half, cy + half)
         part = photo.crop(box)
         results = {"bicubic": part.resize((part.width * 4, part.height * 4), Image.BICUBIC)}
-        for m, chain in ups.items():
-            out = part
-            for up in chain:
-                out = up(out)
-            results[m] = out
+        for m, method in ups.items():
+            results[m] = method(part)
         for col, n in enumerate(names):
             crop = results[n].crop((64, 64, 64 + cell, 64 + cell))
             y = row * (cell + label_h)
@@ -95,11 +91,7 @@ def main(argv=None):
         table = {}
         for cond in args.conditions:
             inputs = [degraded_input(t, INPUT_SIZE, cond, seed=i) for i, t in enumerate(truths)]
-            row = {}
-            for name, fn in methods.items():
-                scores = [psnr_ssim(fn(lr), hr, factor) for lr, hr in zip(inputs, targets)]
-                row[name] = {"psnr": round(sum(s[0] for s in scores) / len(scores), 3),
-                             "ssim": round(sum(s[1] for s in scores) / len(scores), 4)}
+            row = {name: score(fn, list(zip(inputs, targets)), factor) for name, fn in methods.items()}
             table[cond] = row
             print(f"{scale} {cond}: " + "  ".join(f"{n} {r['psnr']:.2f}" for n, r in row.items()),
                   file=sys.stderr, flush=True)

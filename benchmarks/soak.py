@@ -44,13 +44,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # hostile_files lives with the tests
+sys.path.insert(0, str(ROOT / "tests"))  # hostile_files and starting the app live with the tests
 
 import psutil  # noqa: E402
-from app_latency import start_app, stop_app  # noqa: E402  benchmarks/ is on sys.path when a benchmark runs as a script
+from app_process import start_app, stop_app  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from upscaler.serving import CACHE_TTL_S, OUTPUT_TTL_S  # noqa: E402  the app's defaults
+from upscaler.process import CACHE_TTL_S, OUTPUT_TTL_S  # noqa: E402  the app's defaults
 
 MODELS = [("default", 1.0), ("photo", 1.0), ("photo", 0.5), ("seed", 1.0)]
 

@@ -5,9 +5,8 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
+from app_process import start_app, stop_app
 from conftest import ROOT
 
 
@@ -19,32 +18,16 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_app(env_extra=None, timeout=120):
+    """``python app.py`` on a free port for the ``with`` block: -> (url, process, log)."""
     port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False", **(env_extra or {})}
     log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"app-{port}.log"), "w+")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    # The in-process tests set HF_HUB_OFFLINE=1; a test that wants the Hub passes it in env_extra.
+    env = {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0"), **(env_extra or {})}
+    proc, url, log = start_app(port, env, log, timeout)
     try:
-        deadline = time.time() + timeout
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"app exited with {proc.returncode}:\n{log.read()[-3000:]}")
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise TimeoutError("app did not start")
-                time.sleep(0.5)
         yield url, proc, log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_app(proc)
         log.close()
 
 

@@ -22,7 +22,13 @@ EXAMPLE = str(ROOT / "examples" / "cat.4093.jpg")
 def app():
     import app as app_module
 
+    app_module.server()  # the networks, loaded once for the module's tests
     return app_module
+
+
+@pytest.fixture(scope="module")
+def demo(app):
+    return app.create_app()
 
 
 # ----------------------------------------------------------------- handlers, direct
@@ -35,7 +41,7 @@ def test_upscale_handler_returns_both_images_at_the_output_size(app):
     w, h = Image.open(EXAMPLE).size
     # Files, not PIL images: Gradio copies a file into its cache atomically, but rewrites a
     # PIL image in place, where a second user fetching the same result can read an empty file.
-    assert all(isinstance(p, str) and p.startswith(str(app.OUTPUTS)) for p in (bilinear, learned, path))
+    assert all(isinstance(p, str) and p.startswith(str(app.server().outputs)) for p in (bilinear, learned, path))
     assert Image.open(bilinear).size == Image.open(learned).size == (2 * w, 2 * h)
     saved = Image.open(path)
     assert saved.format == "PNG" and saved.size == (2 * w, 2 * h)
@@ -102,8 +108,8 @@ def test_four_x_chains_two_stages(app):
 
     _, path = app.upscale_by(EXAMPLE, 4, "default")
     img = Image.open(EXAMPLE)
-    want = load_upscaler("128to256", dtype=app.UPSCALERS["default", "128to256"].dtype)(
-        load_upscaler("64to128", dtype=app.UPSCALERS["default", "64to128"].dtype)(img))
+    want = load_upscaler("128to256", dtype=app.server().upscalers["default", "128to256"].dtype)(
+        load_upscaler("64to128", dtype=app.server().upscalers["default", "64to128"].dtype)(img))
     assert np.array_equal(np.asarray(Image.open(path)), np.asarray(want))
 
 
@@ -136,7 +142,7 @@ def test_batch_zips_the_results_and_names_the_refusals(app, tmp_path):
 
 def test_compare_handler_scores_all_three(app):
     bilinear, learned, truth, metrics = app.compare(EXAMPLE, "64to128", "seed reproduction")
-    assert all(isinstance(p, str) and p.startswith(str(app.OUTPUTS)) for p in (bilinear, learned, truth))
+    assert all(isinstance(p, str) and p.startswith(str(app.server().outputs)) for p in (bilinear, learned, truth))
     assert Image.open(bilinear).size == Image.open(learned).size == Image.open(truth).size == (128, 128)
     assert set(metrics) == {"bilinear", "bicubic", "seed"}
     assert all(10 < m["psnr_y_db"] < 60 and 0 < m["ssim_y"] <= 1 for m in metrics.values())
@@ -253,14 +259,14 @@ def test_after_shrink_to_fit_a_click_maps_to_the_same_spot(app, tmp_path, monkey
     assert np.asarray(crop_l.convert("L")).mean() < 15
 
 
-def test_settings_changes_clear_the_result_on_screen(app):
+def test_settings_changes_clear_the_result_on_screen(app, demo):
     # the scale, the 2x network and the denoise strength each clear results (wired to clear_results)
     cleared = app.clear_results()
     assert cleared[0] is None and cleared[1]["visible"] is False and all(c is None for c in cleared[2:])
     *cleared, denoise = app.page_model_changed("seed")
     assert denoise["visible"] is False and cleared == list(app.clear_results())
     assert app.page_model_changed("photo")[-1]["visible"] is True
-    config = app.demo.get_config_file()
+    config = demo.get_config_file()
     ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
     clear_fn = [d for d in config["dependencies"] if d.get("targets") and any(
         ids.get(t[0]) in ("scale", "x2-stage", "denoise") for t in d["targets"])]
@@ -269,7 +275,7 @@ def test_settings_changes_clear_the_result_on_screen(app):
 
 
 def test_the_page_starts_on_the_photo_model_and_the_api_on_default(app):
-    assert app.PAGE_MODEL == "photo"
+    assert app.server().page_model == "photo"
     import inspect
 
     for fn in (app.upscale, app.upscale_by, app.upscale_batch, app.compare):
@@ -286,7 +292,7 @@ def test_denoise_strength_blends_photo_with_default(app):
     d_ends = np.abs(outs["photo", 1.0] - outs["default", 1.0]).mean()
     d_mid = np.abs(outs["photo", 0.5] - outs["default", 1.0]).mean()
     assert 0.2 * d_ends < d_mid < 0.8 * d_ends, (d_mid, d_ends)
-    assert app._blend.cache_info().currsize >= 1  # the blend is kept for the next request
+    assert app.server().blend.cache_info().currsize >= 1  # the blend is kept for the next request
     with pytest.raises(app.gr.Error, match="photo model only"):
         app.upscale_by(EXAMPLE, 2, "default", 0.5)
     with pytest.raises(app.gr.Error, match="from 0 to 1"):
@@ -310,16 +316,56 @@ def test_old_outputs_are_removed(app):
     os.utime(first_dir, (old, old))
     _, second = app.upscale(EXAMPLE, "64to128", "default")
     assert not os.path.exists(first) and os.path.exists(second)
-    assert os.path.dirname(os.path.dirname(second)) == str(app.OUTPUTS)
+    assert os.path.dirname(os.path.dirname(second)) == str(app.server().outputs)
 
 
-def test_every_job_shares_one_concurrency_limit(app):
-    fns = [fn for fn in app.demo.fns.values() if fn.concurrency_id == "model"]
+def test_every_job_shares_one_concurrency_limit(app, demo):
+    fns = [fn for fn in demo.fns.values() if fn.concurrency_id == "model"]
     names = {fn.api_name for fn in fns}
     assert {"upscale", "upscale_by", "upscale_batch", "compare"} <= names
     assert len(fns) >= 8  # the four API endpoints and the page's four buttons
     assert all(fn.concurrency_limit == "default" for fn in fns)  # the queue's:
-    assert app.demo._queue.default_concurrency_limit == app.CONCURRENCY
+    assert demo._queue.default_concurrency_limit == app.CONCURRENCY
+
+
+def test_importing_the_app_does_no_heavy_work():
+    """``import app`` reads settings only: no networks loaded, no torch threads, no folders,
+    no allocator tuning; ``create_app()`` does all of that once, then builds the page."""
+    code = ("import threading, app; "
+            "print(app._server is None, any(t.name.startswith('torch') for t in threading.enumerate())); "
+            "demo = app.create_app(); "
+            "print(app._server is not None, len(app.server().upscalers), app.create_app() is not demo, "
+            "app.server() is app.server())")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    before, after = p.stdout.strip().splitlines()[-2:]
+    assert before == "True False"
+    assert after == "True 12 True True"  # 3 models x 4 stages, loaded once however often the page is built
+
+
+def test_the_page_styles_and_browser_view_come_from_web(app, demo):
+    """The CSS and HTML live in web/, not in the Python, and reach the page."""
+    assert "#upscale-slider" in (ROOT / "web" / "page.css").read_text()
+    html = (ROOT / "web" / "browser_view.html").read_text()
+    assert 'id="bm-status"' in html
+    config = demo.get_config_file()
+    values = [c.get("props", {}).get("value") for c in config["components"]]
+    assert any(isinstance(v, str) and 'id="bm-status"' in v for v in values)
+
+
+def test_the_checked_upload_uses_the_ordinary_image_frontend(app, demo):
+    """CheckedImage picks Gradio's Image frontend through the public ``get_block_name``."""
+    assert app.CheckedImage().get_block_name() == gr_image_block_name() == "image"
+    config = demo.get_config_file()
+    upload = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "input-image")
+    assert upload["type"] == "image"
+
+
+def gr_image_block_name():
+    import gradio as gr
+
+    return gr.Image().get_block_name()
 
 
 # --------------------------------------------------------------- gradio_client, live
@@ -401,7 +447,7 @@ def test_a_bad_setting_stops_the_server_with_a_message():
 
 @pytest.mark.slow
 def test_dtype_setting_reaches_every_network():
-    code = "import app; print(sorted({str(u.dtype) for u in app.UPSCALERS.values()}))"
+    code = "import app; print(sorted({str(u.dtype) for u in app.server().upscalers.values()}))"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "UPSCALER_DTYPE": "float32"}
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.stdout.strip().splitlines()[-1] == "['torch.float32']", p.stderr[-2000:]

@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -16,15 +15,14 @@ from conftest import ROOT
 from PIL import Image
 
 from upscaler import browser, load_upscaler
+from upscaler.pipeline import Pipeline, chain
 from upscaler.serving import download_name
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from browser_speed import CHROMIUM, CHROMIUM_ARGS, open_page, page_result, upscale_in_page  # noqa: E402
+from browser_page import CHROMIUM, CHROMIUM_ARGS, open_page, page_result, upscale_in_page  # noqa: E402
 
 pytestmark = pytest.mark.slow  # a server and a browser
 
 EXAMPLE = ROOT / "examples" / "cat.4018.jpg"  # 276 x 374
-STAGE_FOR = {2: "64to128", 8: "64to512"}
 
 
 def psnr(a, b) -> float:
@@ -77,7 +75,7 @@ def test_browser_result_matches_the_server_path(page, model, scale):
     assert last["ok"], last.get("error")
     assert last["backend"].startswith("WebAssembly") and last["runtime"] == "local"
     src = Image.open(EXAMPLE)
-    want = load_upscaler(STAGE_FOR[scale], model=model, dtype="float32")(src)
+    want = chain(*[load_upscaler(s, model=model, dtype="float32") for s in Pipeline.for_scale(scale).stages])(src)
     got = Image.open(io.BytesIO(page_result(page)))
     assert got.size == want.size == (src.width * scale, src.height * scale)
     assert (last["width"], last["height"]) == want.size

@@ -5,7 +5,7 @@ import torch
 from conftest import CATS_VAL
 from PIL import Image
 
-from upscaler import data
+from upscaler import data, resize
 from upscaler.metrics import psnr_y
 from upscaler.protocol import eval_pair
 from upscaler.stages import STAGES
@@ -28,7 +28,7 @@ def test_pil_bicubic_matches_pil_on_the_evaluation_protocol():
             lr, hr = eval_pair(p, stage)
             gt512 = eval_pair(p, STAGES["64to512"])[1]  # the protocol's inputs come from the 512 image
             gt = torch.from_numpy(np.asarray(gt512, dtype=np.float32)).permute(2, 0, 1)[None]
-            mine = data.pil_bicubic(gt, (stage.input_size,) * 2)[0].permute(1, 2, 0).byte().numpy()
+            mine = resize.pil_bicubic(gt, (stage.input_size,) * 2)[0].permute(1, 2, 0).byte().numpy()
             mine = Image.fromarray(mine)
             assert np.abs(np.asarray(mine, np.int16) - np.asarray(lr, np.int16)).max() <= 1
             theirs.append(psnr_y(lr.resize(hr.size, Image.BICUBIC), hr, stage.factor))

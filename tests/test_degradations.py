@@ -7,7 +7,7 @@ import torch
 from conftest import CATS_VAL
 from PIL import Image
 
-from upscaler import data
+from upscaler import data, resize
 from upscaler.degradations import CONDITIONS, PHOTO, Degradations, degrade, degraded_input, jpeg
 from upscaler.metrics import psnr_y
 from upscaler.models import ResidualUpsampler, blend_networks
@@ -75,11 +75,11 @@ def test_clean_samples_are_exactly_the_bicubic_pairs():
     hr = _hr()
     all_clean = Degradations(clean_fraction=1.0)
     out = degrade(hr, 2, torch.Generator().manual_seed(1), all_clean)
-    assert torch.equal(out, data.pil_bicubic(hr.clone(), (64, 64)))
+    assert torch.equal(out, resize.pil_bicubic(hr.clone(), (64, 64)))
     # in the photo mix, about 30% stay clean and the rest differ
     hr = _hr(n=64)
     out = degrade(hr, 2, torch.Generator().manual_seed(2), PHOTO)
-    same = [(torch.equal(o, r)) for o, r in zip(out, data.pil_bicubic(hr.clone(), (64, 64)))]
+    same = [(torch.equal(o, r)) for o, r in zip(out, resize.pil_bicubic(hr.clone(), (64, 64)))]
     assert 0.1 < np.mean(same) < 0.5, np.mean(same)
 
 
@@ -134,5 +134,5 @@ def test_blending_two_networks():
     assert next(a.parameters()) is not next(half.parameters())  # a copy: the inputs are untouched
     with pytest.raises(ValueError, match="different layouts"):
         blend_networks(a, ResidualUpsampler(num_features=8, num_convs=2), 0.5)
-    with pytest.raises(ValueError, match="between 0 and 1"):
+    with pytest.raises(ValueError, match="from 0 to 1"):
         blend_networks(a, b, 1.5)

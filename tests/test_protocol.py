@@ -4,6 +4,7 @@ from conftest import SHARED_DATA
 from PIL import Image
 
 from upscaler import protocol
+from upscaler.pipeline import chain
 from upscaler.stages import STAGES
 
 
@@ -28,7 +29,7 @@ def test_centre_square():
 def test_classical_and_chain():
     img = Image.new("RGB", (7, 5), (9, 9, 9))
     assert protocol.classical("bicubic", 4)(img).size == (28, 20)
-    twice = protocol.chain(protocol.classical("bilinear", 2), protocol.classical("bilinear", 2))
+    twice = chain(protocol.classical("bilinear", 2), protocol.classical("bilinear", 2))
     assert twice(img).size == (28, 20)
 
 

@@ -14,15 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .images import (
-    DEFAULT_MAX_PIXELS,
-    FORMATS,
-    ImageRejected,
-    check_output_size,
-    file_facts,
-    open_checked,
-    save_image,
-)
+from .images import DEFAULT_MAX_PIXELS, FORMATS, ImageRejected
 from .inference import DTYPES
 from .models import DEFAULT_MODEL, FAMILIES
 from .protocol import eval_pair, image_files
@@ -45,6 +37,8 @@ def cmd_upscale(args) -> int:
     from tqdm.auto import tqdm
 
     from .inference import load_upscaler
+    from .pipeline import upscale_file
+    from .serving import unique_name
 
     src = Path(args.input)
     if src.is_dir():
@@ -57,30 +51,31 @@ def cmd_upscale(args) -> int:
     else:
         print(f"error: {src} does not exist", file=sys.stderr)
         return 2
-    if args.denoise_strength is not None and FAMILIES[args.model].blend_base is None:
-        print(f"error: --denoise-strength applies to the photo model (got --model {args.model})", file=sys.stderr)
-        return 2
     up = load_upscaler(args.stage, model=args.model, weights=args.weights, repo_id=args.repo_id,
                        revision=args.revision, device=args.device, dtype=args.dtype, self_ensemble=args.self_ensemble,
                        denoise_strength=args.denoise_strength)
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    failed = []
+    suffix = {"jpeg": ".jpg"}.get(args.format, f".{args.format}")
+    # Each input gets its own output: a.jpg and a.png both become a.png, so the second
+    # (and later) take a.png -> a-2.png, as the demo's batch zip does.
+    used, written, failed = set(), [], []
     for path in tqdm(files, desc=f"upscaling x{up.factor}", unit="img", disable=len(files) == 1 or args.quiet):
+        target = out_dir / unique_name(f"{path.stem}{suffix}", used)
         try:
-            img = open_checked(path, args.max_pixels)
-            check_output_size(img.size, up.factor, args.max_output_pixels, hint="--max-output-pixels")
-            facts = file_facts(img)  # the input's ICC profile, DPI and EXIF travel to the output
-            out = up(img)
+            upscale_file(path, [up], target, max_input_pixels=args.max_pixels,
+                         max_output_pixels=args.max_output_pixels, fmt=args.format, quality=args.quality,
+                         limit_hint="--max-output-pixels")
         except ImageRejected as e:
             failed.append((path, str(e)))
             tqdm.write(f"skipped {path}: {e}", file=sys.stderr)
             continue
-        suffix = {"jpeg": ".jpg"}.get(args.format, f".{args.format}")
-        # written to a .part name and renamed: never a half-written file under the real name
-        save_image(out, out_dir / f"{path.stem}{suffix}", facts=facts, fmt=args.format, quality=args.quality)
-    done = len(files) - len(failed)
-    print(f"wrote {done} image(s) to {out_dir} ({up.model}/{up.stage.name}, x{up.factor}, {up.source})")
+        written.append((path, target))
+    print(f"wrote {len(written)} image(s) to {out_dir} ({up.model}/{up.stage.name}, x{up.factor}, {up.source})")
+    for path, target in written:  # where each input went; a renamed one is always said
+        renamed = target.stem != path.stem
+        if renamed or not args.quiet:
+            print(f"  {path} -> {target}" + ("  (renamed: another input has the same name)" if renamed else ""))
     if failed:
         print(f"{len(failed)} file(s) skipped:", file=sys.stderr)
         for path, why in failed:
@@ -190,6 +185,30 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _number_type(kind, low=None, high=None, what="a number"):
+    """An argparse type: ``kind(text)`` within [low, high], else argparse's own error
+    (the usage, the message, exit status 2) instead of a traceback."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: use {what} {bounds}")
+        return value
+    return parse
+
+
+def _strength_type(text):
+    from .models import blend_strength
+
+    try:
+        return blend_strength(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m upscaler", description="Learned image upscaling.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -200,23 +219,27 @@ def build_parser():
     u.add_argument("--output-dir", required=True, help="results are written here with the input's stem")
     u.add_argument("--format", default="png", choices=list(FORMATS),
                    help="png (lossless, keeps 16-bit), webp or jpeg; the input's ICC, DPI and EXIF are kept")
-    u.add_argument("--quality", type=int, default=95, help="webp / jpeg quality (1-100)")
-    u.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
-    u.add_argument("--max-output-pixels", type=int, default=400_000_000,
+    u.add_argument("--quality", type=_number_type(int, 1, 100, "a whole number"), default=95,
+                   help="webp / jpeg quality (1-100)")
+    u.add_argument("--max-pixels", type=_number_type(int, 1, what="a whole number"), default=DEFAULT_MAX_PIXELS,
+                   help="refuse larger inputs")
+    u.add_argument("--max-output-pixels", type=_number_type(int, 1, what="a whole number"), default=400_000_000,
                    help="refuse inputs whose result would be larger (memory: ~3 bytes a pixel)")
-    u.add_argument("--denoise-strength", type=float, default=None, metavar="0..1",
+    u.add_argument("--denoise-strength", type=_strength_type, default=None, metavar="0..1",
                    help="--model photo only: 1 (its default) removes the most JPEG blocking and noise; lower "
-                        "blends its weights with the clean default model's, keeping more fine texture")
+                        "blends its weights with the clean default model's, keeping more fine texture "
+                        "(rounded to 0.01)")
     u.add_argument("--quiet", action="store_true")
     _add_weights_args(u)
-    u.set_defaults(func=cmd_upscale)
+    u.set_defaults(func=cmd_upscale, check=_check_upscale)
 
     e = sub.add_parser("evaluate", help="the cats/val table (fixed-size protocol)")
     e.add_argument("--data", required=True, help="a folder of photos (e.g. ../shared/data/cats/val)")
     e.add_argument("--weights", default=None, help="weights root (default: bundled weights/)")
     e.add_argument("--models", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     e.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
-    e.add_argument("--limit", type=int, default=None, help="first N photos only")
+    e.add_argument("--limit", type=_number_type(int, 1, what="a whole number"), default=None,
+                   help="first N photos only")
     e.add_argument("--output", default=None, help="write the results as JSON")
     e.add_argument("--update-card", action="store_true",
                    help="also write <weights>/evaluation.json and regenerate <weights>/README.md (the model card)")
@@ -258,8 +281,16 @@ def build_parser():
     return p
 
 
+def _check_upscale(parser, args):
+    if args.denoise_strength is not None and FAMILIES[args.model].blend_base is None:
+        parser.error(f"--denoise-strength applies to the photo model (got --model {args.model})")
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "check", None):
+        args.check(parser, args)  # combinations of arguments: argparse's message and exit status 2
     from .weights import WeightsError
 
     try:

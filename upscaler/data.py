@@ -40,11 +40,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from .degradations import Degradations, degrade
 from .images import oriented
+from .resize import pil_bicubic
 from .stages import Stage
 
 CATS_DATASET = "microsoft/cats_vs_dogs"
@@ -153,70 +153,60 @@ class DecodedImages:
         return cls(folder)
 
 
-# ---------------------------------------------------------------------- resizing
-def pil_bicubic(x: torch.Tensor, size) -> torch.Tensor:
-    """Resize Nx3xHxW images holding 0..255 values to ``size`` (h, w) exactly as PIL's
-    ``Image.BICUBIC`` does for 8-bit images: antialiased cubic (a = -0.5), width first,
-    rounded to integers after each pass. Returns float values 0..255 (integers)."""
-    h, w = size
-    if x.shape[3] != w:
-        x = F.interpolate(x, size=(x.shape[2], w), mode="bicubic", antialias=True, align_corners=False)
-        x = x.clamp_(0, 255).round_()
-    if x.shape[2] != h:
-        x = F.interpolate(x, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
-        x = x.clamp_(0, 255).round_()
-    return x
-
-
 # ------------------------------------------------------------------------- pairs
 class PairMaker:
     """Makes each step's training batch on ``device`` from a ``DecodedImages``.
 
-    ``batch(step)`` -> (lr, hr), float tensors in [0, 1], N x 3 x p/f x p/f and N x 3 x p x p.
-    Photos are visited in a shuffled order per epoch (an epoch = every photo once across
-    all processes); process ``rank`` takes every ``world``-th photo of that order.
+    ``batch(step, micro)`` -> (lr, hr), float tensors in [0, 1], N x 3 x p/f x p/f and
+    N x 3 x p x p: micro-batch ``micro`` of optimizer step ``step``. Photos are visited in a
+    shuffled order per epoch (an epoch = every photo once across all processes); process
+    ``rank`` takes every ``world``-th photo of that order, ``batch_size * accumulation`` of
+    them per step. Each sample's crop, flips and transposes are keyed by (seed, process,
+    step, its place in the step), so the samples of a step are the same however they are cut
+    into micro-batches: batch 4 x accumulation 2 sees exactly what batch 8 sees (the
+    degradations, drawn per micro-batch, are the exception).
     """
 
     def __init__(self, images: DecodedImages, stage: Stage, patch: int, batch_size: int, device,
-                 seed=0, rank=0, world=1, min_scale=0.6, degradations: Degradations | None = None):
-        if len(images) < batch_size * world:
+                 seed=0, rank=0, world=1, min_scale=0.6, degradations: Degradations | None = None,
+                 accumulation: int = 1):
+        self.per_step = batch_size * accumulation  # photos a process takes per optimizer step
+        if len(images) < self.per_step * world:
             raise ValueError(f"{len(images)} readable training images cannot fill one step of "
-                             f"{world} process(es) x batch {batch_size}")
+                             f"{world} process(es) x batch {batch_size} x accumulation {accumulation}")
         self.images, self.stage, self.device = images, stage, torch.device(device)
         self.f = stage.factor
         self.patch = min(patch, stage.output_size) // self.f * self.f
         self.batch_size, self.seed, self.rank, self.world, self.min_scale = batch_size, seed, rank, world, min_scale
         self.degradations = degradations
-        self.steps_per_epoch = len(images) // (batch_size * world)
+        self.steps_per_epoch = len(images) // (self.per_step * world)
 
     def _generator(self, *key) -> torch.Generator:
         digest = hashlib.sha256("-".join(map(str, (self.seed, *key))).encode()).digest()
         return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
 
-    def indices(self, step: int) -> list[int]:
+    def indices(self, step: int, micro: int = 0) -> list[int]:
         epoch, pos = divmod(step, self.steps_per_epoch)
         order = torch.randperm(len(self.images), generator=self._generator("epoch", epoch))
         mine = order[self.rank::self.world]
-        return mine[pos * self.batch_size:(pos + 1) * self.batch_size].tolist()
+        start = pos * self.per_step + micro * self.batch_size
+        return mine[start:start + self.batch_size].tolist()
 
-    def batch(self, step: int):
-        g = self._generator("crops", self.rank, step)
+    def batch(self, step: int, micro: int = 0):
         out = self.stage.output_size
         hrs = []
-        for i in self.indices(step):
-            hrs.append(self._hr_patch(self.images[i], g, out))
+        for k, i in enumerate(self.indices(step, micro)):
+            g = self._generator("sample", self.rank, step, micro * self.batch_size + k)
+            hr = self._hr_patch(self.images[i], g, out)
+            flip_w, flip_h, transpose = (torch.rand(3, generator=g) < 0.5).tolist()
+            hr = hr.flip(3) if flip_w else hr
+            hr = hr.flip(2) if flip_h else hr
+            hrs.append(hr.transpose(2, 3) if transpose else hr)
         hr = torch.cat(hrs)
-        # flips and transposes, per sample, as whole-batch selects
-        n = hr.shape[0]
-        flips = torch.rand(n, 3, generator=g) < 0.5
-        m = flips.to(self.device)[:, :, None, None, None]
-        hr = torch.where(m[:, 0], hr.flip(3), hr)
-        hr = torch.where(m[:, 1], hr.flip(2), hr)
-        hr = torch.where(m[:, 2], hr.transpose(2, 3), hr)
         if self.degradations is None:
             lr = pil_bicubic(hr, (self.patch // self.f, self.patch // self.f))
         else:  # its own stream: the crops above are the same with or without degradations
-            lr = degrade(hr, self.f, self._generator("degrade", self.rank, step), self.degradations)
+            lr = degrade(hr, self.f, self._generator("degrade", self.rank, step, micro), self.degradations)
         return lr.div_(255), hr.div_(255)
 
     def _hr_patch(self, photo: np.ndarray, g: torch.Generator, out: int) -> torch.Tensor:

@@ -31,6 +31,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .resize import pil_bicubic
+
 
 @dataclasses.dataclass(frozen=True)
 class Degradations:
@@ -146,7 +148,6 @@ def blur(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
 def resize(x: torch.Tensor, size, method: str) -> torch.Tensor:
     """0..255 images to ``size`` by a named method (bicubic: PIL's, rounded per pass)."""
     if method == "bicubic":
-        from .data import pil_bicubic
         return pil_bicubic(x, size)
     if method == "bilinear":
         return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
@@ -168,7 +169,6 @@ def degrade(hr: torch.Tensor, factor: int, g: torch.Generator, spec: Degradation
     Per-sample choices are drawn on the CPU from ``g``; per-pixel noise from a generator on
     the images' device seeded from ``g``, so the result does not depend on the device's
     default generator."""
-    from .data import pil_bicubic
 
     n, _, h, w = hr.shape
     dev = hr.device
@@ -289,7 +289,6 @@ def degrade_image(hr, factor: int, spec: Degradations | None, seed: int):
 
     x = torch.from_numpy(np.array(hr.convert("RGB"), dtype=np.float32)).permute(2, 0, 1)[None]
     if spec is None:
-        from .data import pil_bicubic
         lr = pil_bicubic(x, (x.shape[2] // factor, x.shape[3] // factor))
     else:
         lr = degrade(x, factor, torch.Generator().manual_seed(seed), spec)

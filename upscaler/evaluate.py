@@ -5,15 +5,17 @@ Rows: bilinear, bicubic, lanczos, each model found in the weights root, and for 
 the model's three 2x stages chained without fine-tuning.
 """
 import json
+import warnings
 from pathlib import Path
 
 from PIL import Image
 
 from .inference import Upscaler
 from .models import FAMILIES
-from .protocol import CLASSICAL, chain, classical, eval_pair, image_files, score
+from .pipeline import chain
+from .protocol import CLASSICAL, classical, eval_pair, image_files, score
 from .stages import STACK_STAGE, STAGES, TWO_X_STAGES
-from .weights import WeightsError, load_model
+from .weights import WeightsNotFound, load_model
 
 
 def evaluate(data_dir, weights=None, models=tuple(FAMILIES), stages=tuple(STAGES), limit=None,
@@ -29,9 +31,13 @@ def evaluate(data_dir, weights=None, models=tuple(FAMILIES), stages=tuple(STAGES
         pairs = [eval_pair(p, stage) for p in photos]
         methods = {name: classical(name, stage.factor) for name in CLASSICAL}
         for model in models:
+            # Missing weights skip their row, with a warning; weights that are there but do
+            # not load (WeightsInvalid) stop the evaluation: a table quietly missing a row
+            # must not be published (--update-card).
             try:
                 net, _ = load_model(model, stage, weights=weights)
-            except WeightsError:
+            except WeightsNotFound as e:
+                warnings.warn(f"skipping {model}/{stage_name}: {e}", stacklevel=2)
                 continue
             methods[model] = Upscaler(net, stage, **upscaler_kwargs)
             if stage_name == STACK_STAGE:
@@ -39,8 +45,8 @@ def evaluate(data_dir, weights=None, models=tuple(FAMILIES), stages=tuple(STAGES
                     parts = [Upscaler(load_model(model, s, weights=weights)[0], s, **upscaler_kwargs)
                              for s in TWO_X_STAGES]
                     methods[f"{model} (2x stages chained, no fine-tuning)"] = chain(*parts)
-                except WeightsError:
-                    pass
+                except WeightsNotFound as e:
+                    warnings.warn(f"skipping the chained row of {model}: {e}", stacklevel=2)
         result["stages"][stage_name] = {
             name: score(fn, pairs, stage.factor,
                         progress=lambda p, n=name: tqdm(p, desc=f"{stage_name} {n}", disable=not progress, leave=False))

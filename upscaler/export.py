@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from .atomic import written_whole
 from .inference import _pad_to, _round_up
 from .models import from_model_range, to_model_range
 from .stages import get_stage
@@ -58,16 +59,14 @@ def write_onnx(net, path, facts: dict | None = None) -> Path:
     path = Path(path)
     m = net.size_multiple
     example = torch.rand(1, 3, _round_up(48, m), _round_up(40, m))
-    tmp = path.with_name(path.name + ".part")
-    with torch.no_grad(), warnings.catch_warnings():
+    with written_whole(path) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the exporter's notice about itself (see above)
         torch.onnx.export(net, (example,), str(tmp), input_names=["image"], output_names=["upscaled"],
                           dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
                                         "upscaled": {0: "batch", 2: "out_height", 3: "out_width"}},
                           opset_version=OPSET, dynamo=False)
-    if facts is not None:
-        _describe(tmp, net, **facts)
-    tmp.replace(path)
+        if facts is not None:
+            _describe(tmp, net, **facts)
     return path
 
 

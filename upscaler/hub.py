@@ -101,10 +101,12 @@ def model_card(root) -> str:
                      f"{v.get('psnr_bicubic', '?')} | {v.get('psnr_bilinear', '?')} | {v.get(f'ssim_{shipped}', '?')} |")
     ev = root / "evaluation.json"
     if ev.is_file():
-        lines += ["", "## Evaluation on cats/val (204 photos never trained on)", "",
+        evaluation = json.loads(ev.read_text())
+        where = "/".join(Path(str(evaluation.get("data", "the evaluation photos"))).parts[-2:])
+        lines += ["", f"## Evaluation on {where} ({evaluation['images']} photos never trained on)", "",
                   "Protocol: centre square resized to 512x512 (PIL bicubic) is the ground truth; the input "
                   "is that image downscaled to the stage's input size; PSNR / SSIM on Y (BT.601, "
-                  "16-235), border = scale.", "", format_table(json.loads(ev.read_text()))]
+                  "16-235), border = scale.", "", format_table(evaluation)]
     lines += ["", "## Limits", "",
               "Trained on cat photos only: expect the largest gains on similar photos. No upscaler can "
               "recover detail that a 64-pixel input does not hold: at 8x, fine texture in the output "

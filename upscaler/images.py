@@ -8,6 +8,8 @@ decodes fully so truncated files fail here, and turns every failure into
 import warnings
 
 from PIL import ExifTags, Image, ImageOps
+
+from .atomic import written_whole
 from .png import write_png
 
 # Refuse images past this many input pixels before decoding them.
@@ -125,8 +127,8 @@ FORMATS = {"png": "PNG", "webp": "WEBP", "jpeg": "JPEG"}
 
 def save_image(img: Image.Image, path, facts: dict | None = None, fmt: str | None = None, quality: int = 95):
     """Write ``img`` to ``path`` (format from ``fmt`` or the suffix; PNG by default) with the
-    user's ICC / DPI / EXIF, through a temporary name and a rename, so a reader never sees
-    a half-written file. Returns the path."""
+    user's ICC / DPI / EXIF, through a temporary name and a rename (``atomic.written_whole``):
+    a reader never sees a half-written file, and a failed write leaves none. Returns the path."""
     from pathlib import Path
 
     path = Path(path)
@@ -142,12 +144,11 @@ def save_image(img: Image.Image, path, facts: dict | None = None, fmt: str | Non
             img = display_mode(img)  # WebP: 8-bit RGB(A) only
         if fmt == "WEBP":
             params.pop("dpi", None)  # not a WebP field
-    tmp = path.with_name(path.name + ".part")
-    if fmt == "PNG":
-        write_png(img, tmp, **params)  # Pillow's encoder for small or unusual images, a faster one for big ones
-    else:
-        img.save(tmp, format=fmt, **params)
-    tmp.replace(path)
+    with written_whole(path) as tmp:
+        if fmt == "PNG":
+            write_png(img, tmp, **params)  # Pillow's encoder for small or unusual images, a faster one for big ones
+        else:
+            img.save(tmp, format=fmt, **params)
     return path
 
 

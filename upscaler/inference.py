@@ -18,7 +18,15 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .images import oriented
-from .models import DEFAULT_MODEL, FAMILIES, blend_networks, from_model_range, get_family, to_model_range
+from .models import (
+    DEFAULT_MODEL,
+    FAMILIES,
+    blend_networks,
+    blend_strength,
+    from_model_range,
+    get_family,
+    to_model_range,
+)
 from .stages import get_stage
 from .weights import load_model
 
@@ -40,10 +48,11 @@ MIN_TILE = 32
 
 
 def cpu_has_native_bf16() -> bool:
-    try:
-        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
-    except AttributeError:  # older torch
-        return False
+    """AMX or AVX-512-BF16. torch has no public call for it: these two private ones are
+    checked by tests/test_private_apis.py, which fails when an upgrade removes them (here
+    they would read as "no", and bf16 CPUs would fall back to float32, slower)."""
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+    return any(bool(probe()) for probe in probes if probe is not None)
 
 
 def describe_device(device="cpu") -> str:
@@ -102,8 +111,10 @@ def _to_working(img: Image.Image):
     elif mode == "1":
         img = img.convert("L")
     elif mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        a = np.asarray(img, dtype=np.float32)
-        a = np.clip(a / 65535.0 if a.max(initial=0) > 255 or mode.startswith("I;16") else a / 255.0, 0, 1)
+        # Mode "I" (32-bit integers) is how PIL opens many 16-bit PNGs and TIFFs: read as
+        # 16-bit, 0..65535, always. (Guessing the scale from the data would turn a dark
+        # 16-bit image, all values under 256, into a bright 8-bit one.)
+        a = np.clip(np.asarray(img, dtype=np.float32) / 65535.0, 0, 1)
         return np.repeat(a[..., None], 3, axis=2), None, "I;16"
     elif mode == "F":
         a = np.clip(np.asarray(img, dtype=np.float32), 0, 1)
@@ -154,9 +165,9 @@ class Upscaler:
         self.tile = _round_up(net.default_tile if tile is None else tile, m)
         self.tile_pad = _round_up(net.receptive_field if tile_pad is None else tile_pad, m)
         self.self_ensemble = self_ensemble
-        if next(net.parameters()).dtype != self.dtype:
-            net = copy.deepcopy(net).to(self.dtype)  # the caller's network keeps its precision
-        self.net = net.eval().to(self.device)
+        # A copy, always: eval(), the device, the dtype and channels-last must not reach the
+        # caller's module (the app keeps its float32 networks for blends and ONNX export).
+        self.net = copy.deepcopy(net).eval().to(self.device, self.dtype)
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
 
@@ -280,7 +291,7 @@ def _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemb
             raise ValueError(f"denoise_strength needs a model that has a clean twin to blend with "
                              f"({', '.join(n for n, f in FAMILIES.items() if f.blend_base)}), not {model!r}")
         net = blend_networks(load_model(base, stage, weights, repo_id, revision)[0], net, denoise_strength)
-        label = f"{model} (denoise {denoise_strength:g})"
+        label = f"{model} (denoise {denoise_strength:g})"  # already rounded by blend_strength
     return Upscaler(net, stage, device=device, dtype=dtype, self_ensemble=self_ensemble, tile=tile,
                     model=label, source=source)
 
@@ -295,11 +306,12 @@ def load_upscaler(stage, model: str = DEFAULT_MODEL, weights=None, repo_id=None,
     weights: a local folder in the weights layout; repo_id/revision: a Hub model repo;
     neither: the bundled ``weights/``. Loaded once per argument set and cached.
     denoise_strength: for ``model="photo"``, 0..1: a blend of its weights with the clean
-    ``default`` ones (``models.blend_networks``); None is the photo network itself (= 1).
+    ``default`` ones (``models.blend_networks``), rounded as ``models.blend_strength`` says
+    (to 0.01); None is the photo network itself (= 1).
     """
     stage = get_stage(stage)
     weights = os.fspath(weights) if weights is not None else None
     dtype = str(dtype).replace("torch.", "") if dtype is not None else None
     device = str(device) if device is not None else None
-    strength = None if denoise_strength is None else round(float(denoise_strength), 3)
+    strength = None if denoise_strength is None else blend_strength(denoise_strength)
     return _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemble, tile, strength)

@@ -402,16 +402,34 @@ def model_class(model: str, stage) -> type:
     return get_family(model).architecture(stage)
 
 
+def blend_strength(value) -> float:
+    """The one rule for a blend strength (the photo model's denoise strength), used by the
+    app, the API, ``load_upscaler``, the command line and browser mode: a number from 0 to 1,
+    rounded to two decimals. The rounded value is the strength that runs, and the one that
+    results and file names report (0.37 runs as 0.37). Raises ValueError with a message
+    meant for the person otherwise."""
+    try:
+        strength = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"denoise strength must be a number from 0 to 1 (got {value!r})") from None
+    if not 0.0 <= strength <= 1.0:  # NaN fails this too
+        raise ValueError(f"denoise strength must be from 0 to 1 (got {value!r})")
+    return round(strength, 2)
+
+
+def strength_tag(strength: float) -> str:
+    """How a file name carries a blend strength: 0.3 -> "d0.3", 0.37 -> "d0.37"."""
+    return f"d{blend_strength(strength):g}"
+
+
 def blend_networks(base: nn.Module, other: nn.Module, strength: float) -> nn.Module:
     """Network interpolation (Real-ESRGAN's ``--denoise_strength``, after Wang et al.'s
-    DNI): a copy of ``base`` whose every weight is ``(1 - strength) * base + strength * other``.
-    The two must have the same layout (e.g. ``default`` and ``photo``, which was fine-tuned
-    from it, so the weights are close and the blend stays a working network). strength 0
-    is ``base``, 1 is ``other``; in between removes less noise and JPEG blocking and keeps
-    more fine detail."""
-    strength = float(strength)
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"denoise strength must be between 0 and 1 (got {strength})")
+    DNI): a copy of ``base`` whose every weight is ``(1 - s) * base + s * other``, with
+    ``s = blend_strength(strength)``. The two must have the same layout (e.g. ``default``
+    and ``photo``, which was fine-tuned from it, so the weights are close and the blend
+    stays a working network). s = 0 is ``base``, 1 is ``other``; in between removes less
+    noise and JPEG blocking and keeps more fine detail."""
+    strength = blend_strength(strength)
     a, b = base.state_dict(), other.state_dict()
     if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
         raise ValueError("the two networks have different layouts and cannot be blended")

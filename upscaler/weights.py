@@ -94,6 +94,7 @@ def fetch_from_hub(repo_id: str, model: str, stage: str, revision: str | None = 
     from huggingface_hub.errors import (
         EntryNotFoundError,
         GatedRepoError,
+        HfHubHTTPError,
         LocalEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
@@ -108,9 +109,29 @@ def fetch_from_hub(repo_id: str, model: str, stage: str, revision: str | None = 
         raise HubUnreachable(f"could not fetch {where}: the Hub is unreachable and nothing is cached") from e
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError, GatedRepoError) as e:
         raise WeightsNotFound(f"could not fetch {where}: {type(e).__name__}: {_first_line(e)}") from e
-    except Exception as e:  # connection errors, timeouts, 5xx
+    except HfHubHTTPError as e:  # the Hub answered: busy or down (5xx, 429) is not the weights' fault
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        error = HubUnreachable if status is None or status >= 500 or status == 429 else WeightsNotFound
+        raise error(f"could not fetch {where}: HTTP {status}: {_first_line(e)}") from e
+    except network_errors() as e:  # the connection failed mid-download, or timed out
         raise HubUnreachable(f"could not fetch {where}: {type(e).__name__}: {_first_line(e)}") from e
+    # Anything else (a bug here or in a library) is raised as it is: turning it into
+    # "unreachable" would silently switch the Hub off for every network.
     return Path(paths[1]).parent
+
+
+def network_errors() -> tuple:
+    """The exceptions that mean "the network failed": the standard library's, and the HTTP
+    client's that huggingface_hub uses (httpx in 1.x, its fork httpx2 in later versions)."""
+    import importlib
+
+    errors = [ConnectionError, TimeoutError]
+    for name in ("httpx", "httpx2"):
+        try:
+            errors.append(importlib.import_module(name).TransportError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
 
 
 def _first_line(e: Exception) -> str:
