@@ -26,6 +26,7 @@ checkpoints).
 """
 import argparse
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -47,6 +48,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from upscaler import data as sr_data
+from upscaler import lpips
 from upscaler.degradations import NAMED as NAMED_DEGRADATIONS
 from upscaler.degradations import degrade_image
 from upscaler.figures import comparison_grid
@@ -54,7 +56,7 @@ from upscaler.hub import push_weights, write_model_card
 from upscaler.images import tensor_to_pil, to_tensor
 from upscaler.inference import Upscaler, describe_device
 from upscaler.models import DEFAULT_MODEL, FAMILIES, get_family, to_model_range
-from upscaler.protocol import classical_scores, eval_pair, mean_scores, score_pair
+from upscaler.protocol import classical, classical_scores, eval_pair, mean_scores, score_pair
 from upscaler.stages import STACK_STAGE, STAGES, TWO_X_STAGES, get_stage
 from upscaler.weights import load_model, resolve_weights, save_model
 
@@ -106,6 +108,11 @@ def parse_args(argv=None):
                         "method, noise and JPEG (upscaler/degradations.py). Default: the family's "
                         "(photo for --model photo, none otherwise). Validation inputs get the same, "
                         "seeded per image")
+    g.add_argument("--content-scale", default=None, choices=list(sr_data.CONTENT_SCALES),
+                   help="what a training patch shows: 'world' = the stage's own scale (the whole photo "
+                        "seen at its output size, as the reference design trains), 'all' = anything from "
+                        "that down to the photo's own pixels (for networks that meet larger photos). "
+                        "Default: the family's")
     g.add_argument("--dataloader-num-workers", type=int, default=0,
                    help="threads that decode the photos, once, into the cache (0 = 1 thread)")
     g.add_argument("--cache-dir", default=None,
@@ -245,7 +252,8 @@ def build_data(args, stage, accelerator):
     pairs = sr_data.PairMaker(images, stage, args.patch_size or DEFAULT_PATCH[stage.name],
                               args.train_batch_size, accelerator.device, seed=args.seed,
                               rank=accelerator.process_index, world=accelerator.num_processes,
-                              degradations=spec, accumulation=args.gradient_accumulation_steps)
+                              degradations=spec, accumulation=args.gradient_accumulation_steps,
+                              content_scale=content_scale_name(args))
     val = []
     for i in range(min(args.num_val_images, len(val_ds))):
         img = sr_data.open_image(val_ds[i]["image"])
@@ -259,6 +267,10 @@ def build_data(args, stage, accelerator):
 
 def degradations_name(args) -> str:
     return args.degradations or get_family(args.model).degradations
+
+
+def content_scale_name(args) -> str:
+    return args.content_scale or get_family(args.model).content_scale
 
 
 
@@ -326,20 +338,37 @@ def earlier_training(args, stage_name):
 
 # -------------------------------------------------------------------- validation
 @torch.no_grad()
+@functools.lru_cache(maxsize=1)
+def perceptual_metric():
+    """LPIPS (AlexNet) for the validation curve, where its weights are (upscaler/lpips.py);
+    None elsewhere: the curve then holds PSNR and SSIM only."""
+    return lpips.LPIPS("alex") if lpips.available("alex") else None
+
+
+@torch.no_grad()
+def mean_lpips(images, val) -> float:
+    metric = perceptual_metric()
+    return round(sum(metric.distance(o, hr) for o, (_, hr) in zip(images, val)) / len(val), 4)
+
+
+@torch.no_grad()
 def validate(accelerator, nets, val, baselines, stage, step, samples, log_dir):
     """PSNR/SSIM (Y, border = factor) of each network in ``nets`` ({"model": .., "ema": ..})
-    beside the baselines; a figure of the first one."""
+    beside the baselines, and LPIPS (AlexNet; lower is better) where its weights are; a
+    figure of the first one."""
     metrics, outs = {"step": step, "samples": samples}, {}
-    for name, net in nets.items():
-        was_training = net.training
+    for name, net in nets.items():  # Upscaler works on a copy: the training network is untouched
         up = Upscaler(net, stage, device=accelerator.device, dtype="float32", channels_last=False, tile=0)
         outs[name] = [tensor_to_pil(up.upscale_tensor(to_tensor(lr)[None])) for lr, _ in val]
-        net.train(was_training)
     for name, images in outs.items():
         mean = mean_scores(score_pair(o, hr, stage.factor) for o, (_, hr) in zip(images, val))
         metrics[f"psnr_{name}"], metrics[f"ssim_{name}"] = mean["psnr"], mean["ssim"]
     for name, row in baselines.items():
         metrics[f"psnr_{name}"], metrics[f"ssim_{name}"] = row["psnr"], row["ssim"]
+    if perceptual_metric() is not None:
+        outs_bicubic = [classical("bicubic", stage.factor)(lr) for lr, _ in val]
+        for name, images in {**outs, "bicubic": outs_bicubic}.items():
+            metrics[f"lpips_{name}"] = mean_lpips(images, val)
     n = min(4, len(val))
     grid = comparison_grid([v[0] for v in val[:n]], outs["model"][:n], [v[1] for v in val[:n]])
     grid.save(log_dir / f"grid-step{step:06d}.png")
@@ -494,6 +523,7 @@ def train_stage(args, accelerator, stage_name):
             "gradient_accumulation_steps": accum, "samples_seen": global_step * samples_per_step,
             "loss": loss_name, "learning_rate": lr, "ema_decay": args.ema_decay, "shipped_weights": shipped,
             "patch_size": pairs.patch, "degradations": degradations_name(args),
+            "content_scale": content_scale_name(args),
             "mixed_precision": accelerator.mixed_precision, "wall_seconds_this_run": round(wall, 1),
             "samples_per_second": throughput,
             "skipped_images": skipped, "resumed_from": portable(resume) if resume else None,
@@ -501,7 +531,8 @@ def train_stage(args, accelerator, stage_name):
             # the record of the weights this run continued from: the whole recipe stays in one file
             "continues": continues,
             "val": metrics,
-            "curve": [{k: c[k] for k in ("step", "samples", "psnr_model", "psnr_ema", "psnr_bicubic") if k in c}
+            "curve": [{k: c[k] for k in ("step", "samples", "psnr_model", "psnr_ema", "psnr_bicubic",
+                                         "lpips_model", "lpips_ema", "lpips_bicubic") if k in c}
                       for c in curve],
         }
         if shipped == "ema":

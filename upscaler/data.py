@@ -18,6 +18,8 @@ resizes, flips) in DataLoader workers starved a GPU at about 250 samples/s. So:
    Only the part of the photo under the patch is cut out and resized: the same scale
    distribution as resizing the whole world and cropping it, at a fraction of the work
    (the patch's edge pixels see slightly less filter context than they would in the world).
+   With ``content_scale="all"`` the photo is seen at any size between the world and its
+   own resolution instead, so a stage also learns the content scales of larger photos.
 
 Every resize is ``pil_bicubic``: torch's antialiased bicubic run as PIL runs it
 (horizontal pass, round to 8 bits, vertical pass, round), so the LR inputs training sees
@@ -34,6 +36,7 @@ killed and resumed from a checkpoint sees exactly the batches an uninterrupted r
 import hashlib
 import io
 import json
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -48,6 +51,9 @@ from .resize import pil_bicubic
 from .stages import Stage
 
 CATS_DATASET = "microsoft/cats_vs_dogs"
+# How big the content of a training patch is (PairMaker._hr_patch): "world" = the stage's own
+# scale (the reference design), "all" = anything from it down to the photo's own pixels.
+CONTENT_SCALES = ("world", "all")
 CATS_LABEL_COLUMN, CATS_LABEL_VALUE = "labels", 0  # 0 = cat in microsoft/cats_vs_dogs
 
 
@@ -169,7 +175,7 @@ class PairMaker:
 
     def __init__(self, images: DecodedImages, stage: Stage, patch: int, batch_size: int, device,
                  seed=0, rank=0, world=1, min_scale=0.6, degradations: Degradations | None = None,
-                 accumulation: int = 1):
+                 accumulation: int = 1, content_scale: str = "world"):
         self.per_step = batch_size * accumulation  # photos a process takes per optimizer step
         if len(images) < self.per_step * world:
             raise ValueError(f"{len(images)} readable training images cannot fill one step of "
@@ -179,6 +185,9 @@ class PairMaker:
         self.patch = min(patch, stage.output_size) // self.f * self.f
         self.batch_size, self.seed, self.rank, self.world, self.min_scale = batch_size, seed, rank, world, min_scale
         self.degradations = degradations
+        if content_scale not in CONTENT_SCALES:
+            raise ValueError(f"content_scale {content_scale!r}: use one of {', '.join(CONTENT_SCALES)}")
+        self.content_scale = content_scale
         self.steps_per_epoch = len(images) // (self.per_step * world)
 
     def _generator(self, *key) -> torch.Generator:
@@ -212,16 +221,26 @@ class PairMaker:
     def _hr_patch(self, photo: np.ndarray, g: torch.Generator, out: int) -> torch.Tensor:
         """One HR patch, 1 x 3 x p x p on the device, 0..255.
 
-        The world is a random square of side ``s`` (60-100% of the photo's short side)
-        seen at ``out`` pixels; the patch is a random p x p window of it. Resizing the
-        whole world and then cropping would resize up to 16x more pixels than the patch
-        holds (256to512: a 512 world, a 128 patch), so the window of the photo under the
-        patch (side p * s / out) is cut out first and resized alone. Same scale
-        distribution, same filter; only the patch's edge pixels see slightly less context."""
+        "world" (the reference design's scale): the world is a random square of side ``s``
+        (60-100% of the photo's short side) seen at ``out`` pixels (the stage's output size),
+        so a 64to128 patch shows a whole cat shrunk to 128 px.
+        "all": the photo seen with a short side drawn log-uniformly between ``out`` and its
+        own (never enlarged), so a patch shows anything from the whole cat to fur at the
+        camera's own resolution: what a 2x network meets on a 500 px upload.
+        Either way the patch is a random p x p window of that view. Resizing the whole view
+        and then cropping would resize up to 16x more pixels than the patch holds, so the
+        window of the photo under the patch is cut out first and resized alone: the same
+        scale distribution, the same filter; only the patch's edge pixels see slightly less
+        context."""
         h, w = photo.shape[:2]
         r = torch.rand(3, generator=g).tolist()
-        side = min(h, w) * (self.min_scale + (1 - self.min_scale) * r[0])
-        window = max(round(side * self.patch / out), 1)  # photo pixels under the patch
+        short = min(h, w)
+        if self.content_scale == "all" and short > out:
+            seen = math.exp(math.log(out) + r[0] * (math.log(short) - math.log(out)))  # the view's short side
+            window = max(round(self.patch * short / seen), 1)  # photo pixels under the patch
+        else:
+            side = short * (self.min_scale + (1 - self.min_scale) * r[0])
+            window = max(round(side * self.patch / out), 1)
         left, top = int(r[1] * (w - window + 1)), int(r[2] * (h - window + 1))
         region = np.ascontiguousarray(photo[top:top + window, left:left + window])
         x = torch.from_numpy(region).to(self.device, non_blocking=True).permute(2, 0, 1)[None].float()

@@ -348,6 +348,7 @@ class Family:
     description: str    # one line: what it is and why it is there
     degradations: str = "none"  # the training inputs: "none" (clean bicubic) or a name in degradations.NAMED
     blend_base: str | None = None  # a family of the same layout that ``denoise_strength`` 0 means
+    content_scale: str = "world"  # the training patches' content: "world" or "all" (data.CONTENT_SCALES)
 
     def architecture(self, stage: "str | Stage") -> type:
         """The class that serves ``stage`` for this family."""
