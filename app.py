@@ -40,7 +40,7 @@ from PIL import Image
 from starlette.middleware import Middleware
 
 from upscaler import browser, process, serving
-from upscaler.degradations import CONDITIONS
+from upscaler.conditions import CONDITIONS
 from upscaler.images import DEFAULT_MAX_PIXELS, ImageRejected, check_output_size, fit_size, open_checked, oriented
 from upscaler.inference import DTYPES, Upscaler, pick_device
 from upscaler.models import DEFAULT_MODEL, FAMILIES, PHOTO_MODEL, blend_networks, blend_strength

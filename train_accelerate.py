@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 from upscaler import data as sr_data
 from upscaler import lpips
 from upscaler.degradations import NAMED as NAMED_DEGRADATIONS
-from upscaler.degradations import degrade_image
+from upscaler.conditions import degrade_image
 from upscaler.figures import comparison_grid
 from upscaler.hub import push_weights, write_model_card
 from upscaler.images import tensor_to_pil, to_tensor

@@ -5,7 +5,7 @@
     python benchmarks/realworld.py --figure-only docs/figures/realworld-4x.png  # the README's figure
 
 Each cats/val photo becomes a 512x512 ground truth (the fixed protocol, ``protocol.py``);
-its 64x64 input is made under each condition of ``upscaler.degradations.CONDITIONS``
+its 64x64 input is made under each condition of ``upscaler.conditions.CONDITIONS``
 (clean bicubic; PIL JPEG at 90/75/50/30; Gaussian blur sigma 1 input pixel then JPEG 75;
 Gaussian noise sigma 10/255 then JPEG 75; "mixed", drawn from the photo family's training
 distribution, seeded per photo). x2 is the 64to128 network (target: the 128 px truth), x8
@@ -22,7 +22,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from upscaler.degradations import CONDITIONS, degraded_input  # noqa: E402
+from upscaler.conditions import CONDITIONS, degraded_input  # noqa: E402
 from upscaler.inference import load_upscaler  # noqa: E402
 from upscaler.models import FAMILIES  # noqa: E402
 from upscaler.pipeline import Pipeline, chain  # noqa: E402

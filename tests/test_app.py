@@ -299,6 +299,20 @@ def test_denoise_strength_blends_photo_with_default(app):
         app.upscale_by(EXAMPLE, 2, "photo", 1.5)
 
 
+def test_the_strength_that_runs_is_the_one_reported(app):
+    """One rounding rule (models.blend_strength, to 0.01): 0.37 runs as 0.37, and the file
+    names it; the model's own strength (1) is not in the name; two strengths never collide."""
+    (_, learned), path = app.upscale_by(EXAMPLE, 2, "photo", 0.37)
+    assert os.path.basename(path) == "cat.4093-x2-photo-d0.37.png"
+    assert app.server().blend("photo", "64to128", 0.37).model == "photo (denoise 0.37)"
+    _, path1 = app.upscale_by(EXAMPLE, 2, "photo", 1.0)
+    assert os.path.basename(path1) == "cat.4093-x2-photo.png"
+    *_, status, _, _, _, _ = app.page_upscale(EXAMPLE, "2x", "photo", "64to128", 0.35, progress=no_progress)
+    assert "denoise 0.35" in status
+    archive, _ = app.upscale_batch([EXAMPLE], 2, "photo", 0.3)
+    assert os.path.basename(archive) == "upscaled-x2-photo-d0.3.zip"
+
+
 def test_compare_page_shows_every_image_and_a_table(app):
     gallery, table, status = app.page_compare(EXAMPLE, "64to128", "default", True)
     captions = [c for _, c in gallery]

@@ -64,3 +64,87 @@ def test_figures(tiny_weights, tmp_path):
             "--stages", "64to128", "--cell", "64")
     assert p.returncode == 0, p.stderr
     assert Image.open(tmp_path / "default-64to128.png").size == (2 * 64, 3 * (64 + 14))
+
+
+# ------------------------------------------------------------ nothing lost, nothing raw
+def test_inputs_of_the_same_name_get_distinct_outputs_and_the_mapping_is_said(tiny_weights, tmp_path, capsys):
+    """a.jpg and a.png both become a.png: the second takes a-2.png, and the CLI says which."""
+    from upscaler.cli import main
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (20, 16), (200, 30, 30)).save(photos / "a.jpg")
+    Image.new("RGB", (20, 16), (30, 30, 200)).save(photos / "a.png")
+    assert main(["upscale", str(photos), "--stage", "64to128", "--weights", str(tiny_weights),
+                 "--output-dir", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a-2.png", "a.png"]
+    assert "wrote 2 image(s)" in out
+    assert f"{photos / 'a.jpg'} -> {tmp_path / 'out' / 'a.png'}" in out
+    assert f"{photos / 'a.png'} -> {tmp_path / 'out' / 'a-2.png'}  (renamed" in out
+    reds = [Image.open(tmp_path / "out" / n).convert("RGB").getpixel((10, 8)) for n in ("a.png", "a-2.png")]
+    assert reds[0][0] > 150 and reds[1][2] > 150  # each input's own result
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "photo", "--denoise-strength", "2"], "denoise strength must be from 0 to 1"),
+    (["--model", "photo", "--denoise-strength", "lots"], "denoise strength must be a number"),
+    (["--model", "seed", "--denoise-strength", "0.5"], "--denoise-strength applies to the photo model"),
+    (["--quality", "0"], "out of range"),
+    (["--max-pixels", "-5"], "out of range"),
+])
+def test_invalid_arguments_are_refused_by_argparse_with_status_2(tmp_path, capsys, args, message):
+    from upscaler.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["upscale", str(tmp_path), "--stage", "64to128", "--output-dir", str(tmp_path / "o"), *args])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "usage:" in err and "Traceback" not in err
+
+
+def test_a_failed_write_leaves_no_part_file(tmp_path, monkeypatch):
+    """An encoder or a disk that fails mid-write: the error goes on, nothing is left behind."""
+    from upscaler import images
+
+    def broken(img, fp, **params):
+        with open(fp, "wb") as fh:
+            fh.write(b"\x89PNG half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(images, "write_png", broken)
+    with pytest.raises(OSError, match="No space left"):
+        images.save_image(Image.new("RGB", (8, 8)), tmp_path / "out.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_onnx_export_leaves_no_part_file(tmp_path, monkeypatch):
+    import torch
+
+    from upscaler import export
+    from upscaler.models import ResidualUpsampler
+
+    def broken(*args, **kwargs):
+        open(args[2], "wb").write(b"half")
+        raise RuntimeError("exporter failed")
+
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    with pytest.raises(RuntimeError, match="exporter failed"):
+        export.write_onnx(ResidualUpsampler(num_features=4, num_convs=1), tmp_path / "model.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_skips_missing_weights_but_stops_on_corrupt_ones(tiny_weights, tmp_path, capsys):
+    from upscaler.cli import main
+
+    root = tmp_path / "w"
+    shutil.copytree(tiny_weights, root)
+    shutil.rmtree(root / "seed")  # missing: its rows are skipped, with a warning
+    with pytest.warns(UserWarning, match="skipping seed/64to128"):
+        assert main(["evaluate", "--data", str(CATS_VAL), "--weights", str(root), "--limit", "1",
+                     "--stages", "64to128"]) == 0
+    (root / "photo" / "64to128" / "model.safetensors").write_bytes(b"not safetensors")  # corrupt: an error
+    code = main(["evaluate", "--data", str(CATS_VAL), "--weights", str(root), "--limit", "1",
+                 "--stages", "64to128", "--update-card"])
+    assert code == 2 and "do not load" in capsys.readouterr().err
+    assert not (root / "evaluation.json").exists()  # no shortened table was published

@@ -8,7 +8,8 @@ from conftest import CATS_VAL
 from PIL import Image
 
 from upscaler import data, resize
-from upscaler.degradations import CONDITIONS, PHOTO, Degradations, degrade, degraded_input, jpeg
+from upscaler.conditions import CONDITIONS, degraded_input
+from upscaler.degradations import PHOTO, Degradations, degrade, jpeg
 from upscaler.metrics import psnr_y
 from upscaler.models import ResidualUpsampler, blend_networks
 from upscaler.protocol import GROUND_TRUTH_SIZE, centre_square

@@ -12,9 +12,12 @@ def test_card_is_built_from_what_is_there(tiny_weights, tmp_path):
         assert f"`{name}`: `{family.two_x.__name__}`" in card and family.description in card
     assert "Evaluation on cats/val" not in card  # no evaluation.json: no table invented
     (tiny_weights / "evaluation.json").write_text(json.dumps(
-        {"images": 1, "stages": {"64to128": {"bicubic": {"psnr": 30.0, "ssim": 0.9}}}}))
+        {"images": 40, "data": "../shared/data/cats/val",
+         "stages": {"64to128": {"bicubic": {"psnr": 30.0, "ssim": 0.9}}}}))
     try:
-        assert "| bicubic | 30.00 / 0.9000 |" in model_card(tiny_weights)
+        card = model_card(tiny_weights)
+        assert "| bicubic | 30.00 / 0.9000 |" in card
+        assert "Evaluation on cats/val (40 photos never trained on)" in card  # the photos evaluated, not 204
     finally:
         (tiny_weights / "evaluation.json").unlink()
 

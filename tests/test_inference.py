@@ -217,3 +217,46 @@ def test_out_of_memory_halves_the_tile_and_retries(monkeypatch):
     monkeypatch.setattr(up, "_forward_ensemble", lambda t: (_ for _ in ()).throw(torch.OutOfMemoryError("oom")))
     with pytest.raises(MemoryError, match="out of memory on cpu even in tiles of"), pytest.warns(RuntimeWarning):
         up.upscale_tensor(x)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_callers_network_is_left_alone(dtype):
+    """Upscaler works on a copy: eval(), the dtype, the device and channels-last never reach
+    the module it was given, even when the dtype already matches."""
+    net = perturbed(FAMILIES["default"].two_x(), seed=3).train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    up = Upscaler(net, "64to128", dtype=dtype, channels_last=True)
+    assert up.net is not net
+    assert net.training  # still in the mode the caller left it
+    for name, p in net.named_parameters():
+        assert p.dtype == torch.float32 and p.device.type == "cpu", name
+        assert p.is_contiguous(), name  # not channels-last
+        assert torch.equal(p, before[name])
+    up(Image.new("RGB", (9, 7)))
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
+def test_a_32_bit_integer_image_is_read_as_16_bit():
+    """Mode "I" is how PIL opens many 16-bit files: a flat image of 200 stays 200 (out of
+    65535), whatever its values; the scale is never guessed from the data."""
+    up = load_upscaler("64to128", dtype="float32")  # the shipped network keeps a flat image flat
+    dark = Image.fromarray(np.full((8, 12), 200, np.int32), mode="I")
+    out = up(dark)
+    assert out.mode == "I;16" and out.size == (24, 16)
+    assert abs(np.asarray(out).astype(float).mean() - 200) < 20  # the old guess gave about 51400
+    bright = Image.fromarray(np.full((8, 12), 50000, np.int32), mode="I")
+    assert abs(np.asarray(up(bright)).astype(float).mean() - 50000) < 500
+
+
+def test_one_rule_for_blend_strengths():
+    """0.37 runs as 0.37 everywhere (it was 0.35 in the app); what runs is what is reported."""
+    from upscaler.models import blend_strength, strength_tag
+
+    assert blend_strength(0.37) == 0.37 and blend_strength("0.374") == 0.37 and blend_strength(1) == 1.0
+    assert strength_tag(0.3) == "d0.3" and strength_tag(0) == "d0"
+    for bad in (-0.1, 1.01, float("nan"), "x", None):
+        with pytest.raises(ValueError, match="denoise strength"):
+            blend_strength(bad)
+    up = load_upscaler("64to128", model="photo", denoise_strength=0.374)
+    assert up.model == "photo (denoise 0.37)"
+    assert up is load_upscaler("64to128", model="photo", denoise_strength=0.37)  # one cached blend

@@ -1,6 +1,7 @@
 """train_accelerate.py, run the way users run it: `accelerate launch` / `torchrun` subprocesses."""
 import io
 import json
+import math
 import os
 import shutil
 import signal
@@ -298,3 +299,55 @@ def test_the_photo_family_trains_on_degraded_inputs_from_the_clean_weights(tiny_
     assert cfg["model"] == "photo" and t["degradations"] == "photo" and t["init_model"] == "default"
     assert t["val"]["psnr_bicubic"] < summary(clean, "default", "64to128")["val"]["psnr_bicubic"] - 0.5
     assert load_upscaler("64to128", model="photo", weights=out).factor == 2
+
+
+def test_accumulation_trains_what_the_same_global_batch_trains(tiny_dataset, tmp_path):
+    """Batch 4 x accumulation 2 against batch 8: the same samples (PairMaker keys them by
+    their place in the step), the same gradients, the same learning rate at every optimizer
+    step (accelerate steps the schedule once per update), so the same weights."""
+    runs = {}
+    for name, batch, accum in (("whole", "8", "1"), ("micro", "4", "2")):
+        out = tmp_path / name
+        run([sys.executable, *common(tiny_dataset, out, "--stage", "64to128", "--max-steps", "4",
+                                     "--train-batch-size", batch, "--gradient-accumulation-steps", accum,
+                                     "--lr-warmup-steps", "1", "--ema-decay", "0", "--validation-steps", "1000")])
+        runs[name] = out / "checkpoints" / "default" / "64to128" / "checkpoint-2"
+    a, b = (load_file(runs[n] / "model.safetensors") for n in ("whole", "micro"))
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    lrs = [torch.load(runs[n] / "scheduler.bin", weights_only=True)["_last_lr"][0] for n in ("whole", "micro")]
+    # after 2 updates of 4: warm-up 1, then cosine -> 1e-3 * 0.5 * (1 + cos(pi * 1 / 3))
+    assert lrs[0] == lrs[1] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi / 3)))
+    s = summary(tmp_path / "micro", "default", "64to128")
+    assert s["gradient_accumulation_steps"] == 2 and s["samples_seen"] == 4 * 8
+
+
+def test_a_checkpoint_that_fails_on_one_process_stops_both_with_the_message(tiny_dataset, tmp_path):
+    """Two processes; rank 1 cannot write its part of checkpoint-2. Both learn of it through
+    one reduction and stop with the message, instead of rank 0 waiting for rank 1 in the
+    next collective until the timeout (30 minutes by default)."""
+    out = tmp_path / "w"
+    wrapper = tmp_path / "train_with_a_failing_rank.py"
+    wrapper.write_text(f"""
+import errno, sys
+sys.path.insert(0, {str(ROOT)!r})
+import accelerate, train_accelerate
+real = accelerate.Accelerator.save_state
+def save_state(self, output_dir=None, **kw):
+    if self.process_index == 1 and "checkpoint-2" in str(output_dir):
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+    return real(self, output_dir, **kw)
+accelerate.Accelerator.save_state = save_state
+train_accelerate.main()
+""")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "CUDA_VISIBLE_DEVICES": ""}
+    started = time.time()
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                        "29519", str(wrapper), *common(tiny_dataset, out, "--stage", "64to128", "--max-steps", "4")[1:]],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    log = p.stdout + p.stderr
+    assert p.returncode != 0 and time.time() - started < 300
+    assert "could not write the checkpoint at step 2" in log
+    assert "Disk quota exceeded" in log  # rank 1's own reason
+    assert "the write failed on 1 other process(es)" in log  # rank 0 learned of it
+    assert not (out / "checkpoints" / "default" / "64to128" / "checkpoint-2.tmp").exists()

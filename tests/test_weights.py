@@ -48,3 +48,29 @@ def test_a_continued_network_keeps_its_whole_training_record():
     assert [r["command"] for r in training_runs(second)] == [first["command"], second["command"]]
     assert [(p["samples"], p["psnr_ema"]) for p in whole_curve(second)] == [(16, 30.0), (32, 31.0), (48, 31.5)]
     assert training_runs(None) == [] and whole_curve(first) == first["curve"]
+
+
+def test_only_network_failures_count_as_an_unreachable_hub(monkeypatch):
+    """A dropped connection is "unreachable" (the app falls back to the bundled weights);
+    a bug is raised as it is, instead of silently switching the Hub off for every network."""
+    import huggingface_hub
+
+    from upscaler import weights
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # other test modules set it when collected
+
+    def dropped(*args, **kwargs):
+        raise ConnectionResetError("connection reset by peer")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", dropped)
+    with pytest.raises(weights.HubUnreachable, match="ConnectionResetError"):
+        weights.fetch_from_hub("me/repo", "default", "64to128", "v1")
+
+    def buggy(*args, **kwargs):
+        raise KeyError("a bug, not the network")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", buggy)
+    with pytest.raises(KeyError):
+        weights.fetch_from_hub("me/repo", "default", "64to128", "v1")
+    with pytest.raises(KeyError):  # and the app's policy does not turn it into a fallback either
+        weights.load_serving(["default"], ["64to128"], "me/repo", "v1")

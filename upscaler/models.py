@@ -18,47 +18,8 @@ Two families, each with a 2x network and an 8x stack of three of them:
   within a few hundred steps. No BatchNorm: SR networks lose quality with it (EDSR) and
   it would couple a tile's output to its statistics. Images in [0, 1], any size.
 
-  Measured (``python benchmarks/architecture.py --seconds 120``, 2-core CPU, ~2 min of
-  training each, 64to128, cats/val PSNR-Y; bicubic 32.25 dB):
-
-  ====================  =======  =======  ==========================
-  candidate             params   PSNR-Y   64->512 of 64x64 (fp32)
-  ====================  =======  =======  ==========================
-  seed layout (MSE)     717 k    27.76    39 ms
-  residual F=16, n=4    12 k     34.12    13 ms
-  residual F=32, n=4    42 k     34.51    30 ms   <- the first default
-  residual F=48, n=6    132 k    34.62    106 ms
-  ====================  =======  =======  ==========================
-
-  F=32, n=4 was the first choice: within 0.1 dB of the 3x larger net at a third of its
-  time. Trained for longer, it flattened near 35.5 dB on the held-out photos, so
-  two changes were measured against it (``benchmarks/results/branches.md`` and the
-  learning curves in ``weights/*/config.json``):
-
-  * training each conv as 3x3 + 1x1 + identity branches (``train_branches``, folded into
-    the same plain network for inference, so free at run time) scored 0.03 dB *below*
-    the plain network at every point of a 2000-step run: not used for the shipped weights;
-  * two more hidden convolutions (n=6, receptive field 8 input pixels instead of 6): at
-    step 4000 its raw weights scored 35.51 dB held out, against 35.38 for the n=4 run
-    at its last step (4000, at the end of its schedule, which favours n=4), for 1.2-1.4x
-    the time (``benchmarks/speed.py`` before and after: 64->512 of 64x64 through
-    ``load_upscaler``, and batch-8 bf16 time per output megapixel). The default became
-    F=32, n=6.
-  * unlike stages, the compute spent where the pixels are few (``ResidualUpsampler8x``):
-    at 64->512 the 64to128 stage sees 1/16 of the pixels of the 256to512 one, so a
-    bigger first stage costs little, and a smaller last stage pays for it. F=48, n=8 at
-    64to128 reached 35.81 dB held out (EMA, 10000 steps) against 35.59 for F=32, n=6;
-    n=4 at 256to512 scored 45.03 against 45.08. On cats/val: +0.21 dB at 64->128 and
-    +0.11 dB at 64->512; 64->512 of 64x64 through ``load_upscaler`` took 0.70x
-    SRVGGNetCompact's time in the same run (35.6 against 50.8 ms), against 0.71x before
-    (33.7 against 47.2), ``benchmarks/results/speed.md``.
-  * that left 64->512 at the edge of the latency budget (docs/speed.md), and the last stage was
-    16/21 of its work, so it went from 4 hidden convs to 2. Alone it lost 0.20 dB held out
-    (44.82 against 45.03 dB after 5000 steps), but chained into 64->512 it lost 0.001 dB
-    before fine-tuning (31.737 against 31.738 on the held-out photos), and after the same
-    3000-step fine-tune the 8x network scored what the 4-conv one had (31.787 dB): at 8x
-    the last stage only sharpens what the first two have made. 64->512 of 64x64 now takes
-    about 0.52x SRVGGNetCompact's time (``benchmarks/speed.py``, README "Speed").
+  How it got its layout (48 features x 8 convs at 64to128, 32 x 6, 32 x 2), measured step
+  by step: ``docs/architecture.md``.
 
 Every class describes itself (spandrel-style), and callers read these instead of
 comparing model names: ``factor``, ``size_multiple`` (input sides are padded up to it),

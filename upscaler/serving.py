@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .degradations import CONDITIONS, degraded_input
+from .conditions import CONDITIONS, degraded_input
 from .images import ImageRejected, classical_upscale, display_mode, open_checked, oriented, save_image
 from .models import strength_tag
 from .pipeline import Pipeline, upscale_file
@@ -98,7 +98,7 @@ def upscale_upload(path, pipeline: Pipeline, upscalers: list, model: str, out_di
 def compare_image(path, stage, upscalers: dict, max_input_pixels: int, out_dir: Path, condition: str = "clean"):
     """The fixed protocol on one photo. ``upscalers``: {model name: Upscaler} for ``stage``.
     ``condition`` makes the small input look like a real photo (a name in
-    ``degradations.CONDITIONS``, e.g. "jpeg50"); the truth stays the clean photo.
+    ``conditions.CONDITIONS``, e.g. "jpeg50"); the truth stays the clean photo.
     -> (files {name: path} with "input", "bilinear", "bicubic", each model, "truth";
         scores {name: {"psnr", "ssim"}})."""
     st = get_stage(stage)

@@ -1,0 +1,99 @@
+"""The training script in process and its pieces, fast enough for the daily subset: two real
+steps end to end, per-stage initial weights, and micro-batches that add up to the step."""
+import json
+
+import pytest
+import torch
+from helpers import train_args
+
+from upscaler import data
+from upscaler.stages import STAGES, TWO_X_STAGES
+
+
+def test_two_steps_in_process(tiny_dataset, tmp_path, monkeypatch):
+    """main() with tiny settings: trains, validates (PSNR, and LPIPS where its weights are),
+    checkpoints and saves loadable weights, all in this process."""
+    import train_accelerate
+
+    from upscaler import lpips
+    from upscaler.inference import load_upscaler
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    out = tmp_path / "w"
+    train_accelerate.main(train_args(tiny_dataset, out, "--stage", "64to128", "--max-steps", "2")[1:])
+    config = json.loads((out / "default" / "64to128" / "config.json").read_text())
+    training = config["training"]
+    assert training["steps"] == 2 and training["content_scale"] == "world"
+    assert (out / "checkpoints" / "default" / "64to128" / "checkpoint-2").is_dir()
+    point = training["curve"][-1]
+    assert point["step"] == 2 and "psnr_model" in point
+    if lpips.available("alex"):
+        assert 0 < point["lpips_model"] < 1 and 0 < point["lpips_bicubic"] < 1
+    from PIL import Image
+
+    assert load_upscaler("64to128", weights=out)(Image.new("RGB", (6, 5))).size == (12, 10)
+
+
+def test_a_stage_starts_from_the_same_weights_alone_or_inside_all():
+    """--stage all builds 64to128, then 128to256...: each stage's initial weights have their
+    own seed, so 128to256 starts the same whatever was built before it."""
+    import train_accelerate
+
+    args = train_accelerate.parse_args(["--stage", "all"])
+    alone = train_accelerate.build_model(train_accelerate.parse_args(["--stage", "128to256"]), "128to256")
+    nets = {stage: train_accelerate.build_model(args, stage) for stage in TWO_X_STAGES}
+    assert all(torch.equal(a, b) for a, b in zip(alone.state_dict().values(), nets["128to256"].state_dict().values()))
+    other_seed = train_accelerate.build_model(train_accelerate.parse_args(["--stage", "128to256", "--seed", "1"]),
+                                              "128to256")
+    assert not all(torch.equal(a, b) for a, b in zip(alone.state_dict().values(), other_seed.state_dict().values()))
+
+
+@pytest.fixture(scope="module")
+def photos(tiny_dataset, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("decoded")
+    return data.DecodedImages.build(data.load_images(data_dir=tiny_dataset, cache_dir=cache), cache)
+
+
+def test_micro_batches_add_up_to_the_step(photos):
+    """Batch 4 x accumulation 2 sees exactly the samples of batch 8: the same photos, crops,
+    flips and transposes, so accumulation trains what the larger batch trains."""
+    stage = STAGES["64to128"]
+    whole = data.PairMaker(photos, stage, 64, 8, "cpu", seed=5)
+    parts = data.PairMaker(photos, stage, 64, 4, "cpu", seed=5, accumulation=2)
+    for step in (0, 1):
+        lr, hr = whole.batch(step)
+        micro = [parts.batch(step, m) for m in (0, 1)]
+        assert torch.equal(hr, torch.cat([h for _, h in micro])) and torch.equal(lr, torch.cat([x for x, _ in micro]))
+    assert whole.steps_per_epoch == parts.steps_per_epoch == len(photos) // 8
+
+
+def test_all_scale_patches_reach_the_photos_own_resolution(photos):
+    """content_scale="all": some patches show the photo's own pixels (a window of about
+    the patch's size), where "world" patches always show the photo shrunk to the world."""
+    stage = STAGES["64to128"]
+    windows = {}
+    for scale in data.CONTENT_SCALES:
+        maker = data.PairMaker(photos, stage, 64, 4, "cpu", seed=1, content_scale=scale)
+        seen = []
+        real = data.pil_bicubic
+
+        def spy(x, size, seen=seen):
+            if x.shape[0] == 1:  # one sample's window of the photo, resized to the patch
+                seen.append(x.shape[-1])
+            return real(x, size)
+
+        data.pil_bicubic = spy
+        try:
+            for step in range(6):
+                maker.batch(step)
+        finally:
+            data.pil_bicubic = real
+        windows[scale] = sorted(seen)
+    median = {k: v[len(v) // 2] for k, v in windows.items()}
+    assert median["all"] < median["world"]  # on average closer to the camera's pixels
+    # some "all" patches are cut at about the photo's own pixels (a 64 px window for a 64 px
+    # patch); "world" ones never: they see at least 60% of a short side >= 261 px at 128 px
+    assert windows["all"][0] <= 70 < windows["world"][0]
+    with pytest.raises(ValueError, match="content_scale"):
+        data.PairMaker(photos, stage, 64, 4, "cpu", content_scale="huge")
