@@ -21,7 +21,7 @@ def test_a_denoise_blend_is_exported_once_and_runs_as_the_blend(tmp_path):
     assert all(s["factor"] == 2 and s["url"].startswith("gradio_api/file=") and s["bytes"] > 0 for s in specs)
     assert all(s["tile"] >= browser.BROWSER_MIN_TILE and s["tile_pad"] >= nets["photo", s["stage"]].receptive_field
                for s in specs)
-    path = tmp_path / "photo-64to128-denoise0.50.onnx"
+    path = tmp_path / "photo-64to128-d0.5.onnx"  # the strength as every file name carries it
     first = path.stat().st_mtime_ns
     browser.stage_specs(folder, nets, "photo", ["64to128"], 0.5, "default")
     assert path.stat().st_mtime_ns == first  # kept, not exported again

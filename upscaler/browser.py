@@ -74,7 +74,7 @@ class OnnxFolder:
         self._lock = threading.Lock()  # two pages asking for the same network export it once
 
     def path(self, key: str, make_net) -> Path:
-        """The ONNX file named ``key`` (e.g. "photo-64to512-denoise0.50"), exported from
+        """The ONNX file named ``key`` (e.g. "photo-64to512-d0.5"), exported from
         ``make_net()`` (a float32 network) the first time."""
         path = self.folder / f"{key}.onnx"
         with self._lock:
@@ -106,13 +106,13 @@ def stage_specs(folder: OnnxFolder, nets: dict, model: str, stages, strength: fl
     """``stage_spec`` of each stage of a pipeline, exporting what is missing. ``nets``:
     {(model, stage): float32 network}; ``strength`` < 1 blends ``model`` with
     ``blend_base`` (the photo model's denoise strength, ``models.blend_networks``)."""
-    from .models import blend_networks
+    from .models import blend_networks, strength_tag
 
     specs = []
     for stage in stages:
         key, make = f"{model}-{stage}", (lambda s=stage: nets[model, s])
         if strength < 1.0:
-            key += f"-denoise{strength:.2f}"
+            key += f"-{strength_tag(strength)}"  # the one rounding rule (models.blend_strength)
             make = (lambda s=stage: blend_networks(nets[blend_base, s], nets[model, s], strength))
         specs.append(stage_spec(folder.path(key, make), nets[model, stage], stage))
     return specs
