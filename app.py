@@ -291,13 +291,15 @@ def upscale_batch(images, scale=2, model=DEFAULT_MODEL, denoise_strength=1.0):
 def compare(image, stage="64to128", model=DEFAULT_MODEL, condition="clean"):
     """The reference's figure, live: centre square as ground truth at the stage's output size,
     downscaled to its input size (``condition``: "clean", or made to look like a real photo,
-    e.g. "jpeg50"), upscaled back; bilinear, learned and truth with PSNR/SSIM."""
+    e.g. "jpeg50"), upscaled back; bilinear, learned and truth with PSNR/SSIM (and LPIPS,
+    "lpips_alex", where the server has its weights)."""
     _need_image(image)
     stage, model = _stage(stage), _model(model)
     up, = _upscalers(model, Pipeline.for_stage(stage))
     files, scores = serving.compare_image(image, stage, {model: up}, MAX_INPUT_PIXELS, server().output_dir(),
                                           condition)
-    metrics = {name: {"psnr_y_db": round(s["psnr"], 2), "ssim_y": round(s["ssim"], 4)}
+    metrics = {name: {"psnr_y_db": round(s["psnr"], 2), "ssim_y": round(s["ssim"], 4),
+                      **({"lpips_alex": round(s["lpips"], 4)} if "lpips" in s else {})}
                for name, s in scores.items()}
     return files["bilinear"], files[model], files["truth"], metrics
 

@@ -26,7 +26,6 @@ checkpoints).
 """
 import argparse
 import copy
-import functools
 import hashlib
 import json
 import logging
@@ -48,7 +47,6 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from upscaler import data as sr_data
-from upscaler import lpips
 from upscaler.degradations import NAMED as NAMED_DEGRADATIONS
 from upscaler.conditions import degrade_image
 from upscaler.figures import comparison_grid
@@ -56,7 +54,7 @@ from upscaler.hub import push_weights, write_model_card
 from upscaler.images import tensor_to_pil, to_tensor
 from upscaler.inference import Upscaler, describe_device
 from upscaler.models import DEFAULT_MODEL, FAMILIES, get_family, to_model_range
-from upscaler.protocol import classical, classical_scores, eval_pair, mean_scores, score_pair
+from upscaler.protocol import classical, classical_scores, eval_pair, lpips_metric, mean_scores, score_pair
 from upscaler.stages import STACK_STAGE, STAGES, TWO_X_STAGES, get_stage
 from upscaler.weights import load_model, resolve_weights, save_model
 
@@ -338,19 +336,6 @@ def earlier_training(args, stage_name):
 
 # -------------------------------------------------------------------- validation
 @torch.no_grad()
-@functools.lru_cache(maxsize=1)
-def perceptual_metric():
-    """LPIPS (AlexNet) for the validation curve, where its weights are (upscaler/lpips.py);
-    None elsewhere: the curve then holds PSNR and SSIM only."""
-    return lpips.LPIPS("alex") if lpips.available("alex") else None
-
-
-@torch.no_grad()
-def mean_lpips(images, val) -> float:
-    metric = perceptual_metric()
-    return round(sum(metric.distance(o, hr) for o, (_, hr) in zip(images, val)) / len(val), 4)
-
-
 @torch.no_grad()
 def validate(accelerator, nets, val, baselines, stage, step, samples, log_dir):
     """PSNR/SSIM (Y, border = factor) of each network in ``nets`` ({"model": .., "ema": ..})
@@ -360,15 +345,16 @@ def validate(accelerator, nets, val, baselines, stage, step, samples, log_dir):
     for name, net in nets.items():  # Upscaler works on a copy: the training network is untouched
         up = Upscaler(net, stage, device=accelerator.device, dtype="float32", channels_last=False, tile=0)
         outs[name] = [tensor_to_pil(up.upscale_tensor(to_tensor(lr)[None])) for lr, _ in val]
+    if lpips_metric() is not None:  # LPIPS of bicubic too: the curve's perceptual baseline
+        outs["bicubic"] = [classical("bicubic", stage.factor)(lr) for lr, _ in val]
     for name, images in outs.items():
-        mean = mean_scores(score_pair(o, hr, stage.factor) for o, (_, hr) in zip(images, val))
-        metrics[f"psnr_{name}"], metrics[f"ssim_{name}"] = mean["psnr"], mean["ssim"]
+        mean = mean_scores(score_pair(o, hr, stage.factor, perceptual=True) for o, (_, hr) in zip(images, val))
+        if name != "bicubic":  # its PSNR and SSIM are the baselines' below
+            metrics[f"psnr_{name}"], metrics[f"ssim_{name}"] = mean["psnr"], mean["ssim"]
+        if "lpips" in mean:
+            metrics[f"lpips_{name}"] = mean["lpips"]
     for name, row in baselines.items():
         metrics[f"psnr_{name}"], metrics[f"ssim_{name}"] = row["psnr"], row["ssim"]
-    if perceptual_metric() is not None:
-        outs_bicubic = [classical("bicubic", stage.factor)(lr) for lr, _ in val]
-        for name, images in {**outs, "bicubic": outs_bicubic}.items():
-            metrics[f"lpips_{name}"] = mean_lpips(images, val)
     n = min(4, len(val))
     grid = comparison_grid([v[0] for v in val[:n]], outs["model"][:n], [v[1] for v in val[:n]])
     grid.save(log_dir / f"grid-step{step:06d}.png")

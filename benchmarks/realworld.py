@@ -9,8 +9,12 @@ its 64x64 input is made under each condition of ``upscaler.conditions.CONDITIONS
 (clean bicubic; PIL JPEG at 90/75/50/30; Gaussian blur sigma 1 input pixel then JPEG 75;
 Gaussian noise sigma 10/255 then JPEG 75; "mixed", drawn from the photo family's training
 distribution, seeded per photo). x2 is the 64to128 network (target: the 128 px truth), x8
-the 64to512 stack (target: the 512 px truth). Scores are PSNR-Y / SSIM-Y against the
-*clean* truth, border = the factor; "gain" is a model's PSNR minus bicubic's.
+the 64to512 stack (target: the 512 px truth). "x2@128" is the demo's 2x on a larger
+photo: the same 64to128 network on a 128 px input made the same way (target: the 256 px
+truth), content at twice the scale that network's "world" shows it. Scores are PSNR-Y /
+SSIM-Y against the *clean* truth, border = the factor, and LPIPS (AlexNet, lower is
+closer) where its weights are (``--no-lpips`` leaves it out); "gain" is a model's PSNR
+minus bicubic's.
 """
 import argparse
 import json
@@ -26,11 +30,11 @@ from upscaler.conditions import CONDITIONS, degraded_input  # noqa: E402
 from upscaler.inference import load_upscaler  # noqa: E402
 from upscaler.models import FAMILIES  # noqa: E402
 from upscaler.pipeline import Pipeline, chain  # noqa: E402
-from upscaler.protocol import classical, ground_truth, image_files, score, stage_target  # noqa: E402
+from upscaler.protocol import classical, ground_truth, image_files, score  # noqa: E402
 from upscaler.stages import STAGES  # noqa: E402
 
-SCALES = {"x2": "64to128", "x8": "64to512"}
-INPUT_SIZE = 64
+# name: (the network, its input size in pixels)
+SCALES = {"x2": ("64to128", 64), "x2@128": ("64to128", 128), "x8": ("64to512", 64)}
 # The figure: the demo's example photos (JPEGs as they were uploaded), 4x (64to128 then
 # 128to256, as the demo's 4x), a 1:1 crop of each face: (x, y) of its centre in the photo.
 FACES = {"cat.4018.jpg": (100, 140), "cat.4093.jpg": (180, 170), "cat.4098.jpg": (125, 125)}
@@ -73,6 +77,8 @@ def main(argv=None):
     p.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
     p.add_argument("--scales", nargs="+", default=list(SCALES), choices=list(SCALES))
     p.add_argument("--limit", type=int, default=None, help="first N photos only")
+    p.add_argument("--lpips", action=argparse.BooleanOptionalAction, default=True,
+                   help="LPIPS (AlexNet) beside PSNR and SSIM, where its weights are")
     p.add_argument("--output", default=None, help="also write the results as JSON")
     p.add_argument("--figure-only", default=None, metavar="PNG",
                    help="only draw the figure (the examples' faces at 4x: bicubic, default, photo) into PNG")
@@ -83,15 +89,17 @@ def main(argv=None):
     files = image_files(args.data)[:args.limit]
     truths = [ground_truth(Image.open(f).convert("RGB")) for f in files]
     result = {"images": len(files), "data": Path(args.data).name, "scales": {}}
-    for scale, stage in ((s, SCALES[s]) for s in args.scales):
-        factor = int(scale[1:])
+    for scale, (stage, input_size) in ((s, SCALES[s]) for s in args.scales):
+        factor = STAGES[stage].factor
         ups = {m: load_upscaler(stage, model=m, weights=args.weights) for m in args.models}
         methods = {"bicubic": classical("bicubic", factor), **ups}
-        targets = [stage_target(t, STAGES[stage]) for t in truths]
+        out_size = input_size * factor
+        targets = [t if out_size == t.width else t.resize((out_size, out_size), Image.BICUBIC) for t in truths]
         table = {}
         for cond in args.conditions:
-            inputs = [degraded_input(t, INPUT_SIZE, cond, seed=i) for i, t in enumerate(truths)]
-            row = {name: score(fn, list(zip(inputs, targets)), factor) for name, fn in methods.items()}
+            inputs = [degraded_input(t, input_size, cond, seed=i) for i, t in enumerate(truths)]
+            row = {name: score(fn, list(zip(inputs, targets)), factor, perceptual=args.lpips)
+                   for name, fn in methods.items()}
             table[cond] = row
             print(f"{scale} {cond}: " + "  ".join(f"{n} {r['psnr']:.2f}" for n, r in row.items()),
                   file=sys.stderr, flush=True)
@@ -103,15 +111,20 @@ def main(argv=None):
 
 
 def format_table(result, models) -> str:
-    lines = [f"cats/val, {result['images']} photos, 64x64 inputs; PSNR-Y (dB) / SSIM-Y against the clean "
-             "photo; in brackets the gain over bicubic (dB)", ""]
+    lines = [f"cats/val, {result['images']} photos; PSNR-Y (dB) / SSIM-Y (/ LPIPS, lower is closer) against the "
+             "clean photo; in brackets the gain over bicubic (dB)", ""]
     for scale, table in result["scales"].items():
         names = ["bicubic", *models]
-        lines += [f"**{scale}**", "", "| input | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+        stage, input_size = SCALES[scale]
+        lines += [f"**{scale}**: {stage} on {input_size} px inputs", "", "| input | " + " | ".join(names) + " |",
+                  "|---|" + "---:|" * len(names)]
         for cond, row in table.items():
             base = row["bicubic"]["psnr"]
-            cells = [f"{row['bicubic']['psnr']:.2f} / {row['bicubic']['ssim']:.3f}"]
-            cells += [f"{row[m]['psnr']:.2f} / {row[m]['ssim']:.3f} ({row[m]['psnr'] - base:+.2f})" for m in models]
+
+            def cell(r):
+                return f"{r['psnr']:.2f} / {r['ssim']:.3f}" + (f" / {r['lpips']:.3f}" if "lpips" in r else "")
+
+            cells = [cell(row["bicubic"])] + [f"{cell(row[m])} ({row[m]['psnr'] - base:+.2f})" for m in models]
             lines.append(f"| {cond} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)

@@ -52,7 +52,10 @@ def test_metrics_table_marks_the_best():
     table = serving.metrics_table({"bilinear": {"psnr": 30.0, "ssim": 0.9},
                                    "net": {"psnr": 31.5, "ssim": 0.89}}, {"net": "learned: net"})
     assert "| learned: net | **31.50** | 0.8900 |" in table and "| bilinear | 30.00 | **0.9000** |" in table
-    assert "higher is better" in table
+    assert "higher is better" in table and "LPIPS" not in table  # not measured: no column
+    table = serving.metrics_table({"bilinear": {"psnr": 30.0, "ssim": 0.9, "lpips": 0.40},
+                                   "net": {"psnr": 31.5, "ssim": 0.89, "lpips": 0.30}})
+    assert "| net | **31.50** | 0.8900 | **0.300** |" in table  # the lowest LPIPS is the best
 
 
 def test_zip_and_output_dirs(tmp_path):

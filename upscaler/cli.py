@@ -89,7 +89,7 @@ def cmd_evaluate(args) -> int:
     from .protocol import format_table
 
     result = evaluate(args.data, weights=args.weights, models=args.models, stages=args.stages, limit=args.limit,
-                      device=args.device, dtype=args.dtype)
+                      perceptual=args.lpips, device=args.device, dtype=args.dtype)
     print(format_table(result))
     if args.output:
         save(result, args.output)
@@ -241,6 +241,9 @@ def build_parser():
     e.add_argument("--limit", type=_number_type(int, 1, what="a whole number"), default=None,
                    help="first N photos only")
     e.add_argument("--output", default=None, help="write the results as JSON")
+    e.add_argument("--lpips", action=argparse.BooleanOptionalAction, default=True,
+                   help="also LPIPS (AlexNet; lower = closer, as people judge) where its weights are "
+                        "(UPSCALER_LPIPS_DIR, docs/lpips.md)")
     e.add_argument("--update-card", action="store_true",
                    help="also write <weights>/evaluation.json and regenerate <weights>/README.md (the model card)")
     e.add_argument("--device", default=None)

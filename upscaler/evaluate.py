@@ -19,8 +19,9 @@ from .weights import WeightsNotFound, load_model
 
 
 def evaluate(data_dir, weights=None, models=tuple(FAMILIES), stages=tuple(STAGES), limit=None,
-             progress=True, **upscaler_kwargs):
-    """-> {"stages": {stage: {row: {"psnr": .., "ssim": ..}}}, "images": n}."""
+             progress=True, perceptual=True, **upscaler_kwargs):
+    """-> {"stages": {stage: {row: {"psnr": .., "ssim": .., "lpips": ..}}}, "images": n}.
+    LPIPS (AlexNet) with ``perceptual``, where its weights are (``lpips.py``)."""
     from tqdm.auto import tqdm
 
     files = image_files(data_dir)[:limit]
@@ -48,7 +49,7 @@ def evaluate(data_dir, weights=None, models=tuple(FAMILIES), stages=tuple(STAGES
                 except WeightsNotFound as e:
                     warnings.warn(f"skipping the chained row of {model}: {e}", stacklevel=2)
         result["stages"][stage_name] = {
-            name: score(fn, pairs, stage.factor,
+            name: score(fn, pairs, stage.factor, perceptual=perceptual,
                         progress=lambda p, n=name: tqdm(p, desc=f"{stage_name} {n}", disable=not progress, leave=False))
             for name, fn in methods.items()}
     return result

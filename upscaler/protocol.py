@@ -10,6 +10,7 @@ The app's Compare tab, the CLI's ``evaluate`` and ``figures``, the validation in
 ``train_accelerate.py``, the benchmarks and the model card all use this module. It
 imports no training-data or inference code: a method is any ``PIL image -> PIL image``.
 """
+import functools
 from pathlib import Path
 
 from PIL import Image
@@ -59,24 +60,44 @@ def classical(name: str, factor: int):
     return lambda img: img.resize((img.width * factor, img.height * factor), method)
 
 
-def score_pair(pred, target, border: int) -> dict:
-    """{"psnr", "ssim"} of one result against its target (Y, ``border`` pixels cropped)."""
-    return dict(zip(("psnr", "ssim"), psnr_ssim(pred, target, border)))
+@functools.lru_cache(maxsize=1)
+def lpips_metric():
+    """LPIPS (AlexNet, ``lpips.py``) where its weights are, else None: scores then carry
+    PSNR and SSIM only. Loaded once per process."""
+    from . import lpips
+
+    return lpips.LPIPS("alex") if lpips.available("alex") else None
+
+
+def score_pair(pred, target, border: int, perceptual: bool = False) -> dict:
+    """{"psnr", "ssim"} of one result against its target (Y, ``border`` pixels cropped);
+    with ``perceptual``, also "lpips" (AlexNet, whole image; lower is closer) where LPIPS
+    is available."""
+    scores = dict(zip(("psnr", "ssim"), psnr_ssim(pred, target, border)))
+    if perceptual and lpips_metric() is not None:
+        scores["lpips"] = lpips_metric().distance(pred, target)
+    return scores
+
+
+# How each score is rounded in every table here.
+DECIMALS = {"psnr": 3, "ssim": 4, "lpips": 4}
 
 
 def mean_scores(scores) -> dict:
-    """The mean of each score over a list of ``score_pair`` dicts, rounded as every table
-    here shows them (PSNR to 0.001 dB, SSIM to 0.0001)."""
+    """The mean of each score over a list of ``score_pair`` dicts (the scores all of them
+    have), rounded as every table here shows them (PSNR to 0.001 dB, SSIM and LPIPS to 0.0001)."""
     scores = list(scores)
     if not scores:
         raise ValueError("no scores to average")
-    return {"psnr": round(sum(s["psnr"] for s in scores) / len(scores), 3),
-            "ssim": round(sum(s["ssim"] for s in scores) / len(scores), 4)}
+    keys = [k for k in DECIMALS if all(k in s for s in scores)]
+    return {k: round(sum(s[k] for s in scores) / len(scores), DECIMALS[k]) for k in keys}
 
 
-def score(method, pairs, factor: int, progress=None) -> dict:
-    """Mean PSNR / SSIM (Y, border = factor) of ``method`` over (lr, hr) pairs."""
-    return mean_scores(score_pair(method(lr), hr, factor) for lr, hr in (progress(pairs) if progress else pairs))
+def score(method, pairs, factor: int, progress=None, perceptual: bool = False) -> dict:
+    """Mean PSNR / SSIM (Y, border = factor), and LPIPS with ``perceptual``, of ``method``
+    over (lr, hr) pairs."""
+    return mean_scores(score_pair(method(lr), hr, factor, perceptual)
+                       for lr, hr in (progress(pairs) if progress else pairs))
 
 
 def classical_scores(pairs, factor: int, names=("bilinear", "bicubic")) -> dict:
@@ -86,17 +107,23 @@ def classical_scores(pairs, factor: int, names=("bilinear", "bicubic")) -> dict:
 
 
 def format_table(result) -> str:
-    """Markdown: one row per method, PSNR / SSIM per stage (``evaluate.evaluate``'s result)."""
+    """Markdown: one row per method, PSNR / SSIM (/ LPIPS, where measured) per stage
+    (``evaluate.evaluate``'s result)."""
     stages = list(result["stages"])
     names = []
     for rows in result["stages"].values():
         names += [n for n in rows if n not in names]
-    head = "| method | " + " | ".join(f"{s} PSNR / SSIM" for s in stages) + " |"
+    with_lpips = {s: all("lpips" in r for r in result["stages"][s].values()) for s in stages}
+    head = "| method | " + " | ".join(f"{s} PSNR / SSIM" + (" / LPIPS" if with_lpips[s] else "")
+                                       for s in stages) + " |"
     lines = [head, "|---|" + "---:|" * len(stages)]
     for n in names:
         cells = []
         for s in stages:
             r = result["stages"][s].get(n)
-            cells.append(f"{r['psnr']:.2f} / {r['ssim']:.4f}" if r else "")
+            if r is None:
+                cells.append("")
+                continue
+            cells.append(f"{r['psnr']:.2f} / {r['ssim']:.4f}" + (f" / {r['lpips']:.3f}" if with_lpips[s] else ""))
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -113,7 +113,7 @@ def compare_image(path, stage, upscalers: dict, max_input_pixels: int, out_dir: 
     results = {name: classical(name, st.factor)(lr) for name in ("bilinear", "bicubic")}
     for model, up in upscalers.items():
         results[model] = up(lr)
-    scores = {name: score_pair(out, truth, st.factor) for name, out in results.items()}
+    scores = {name: score_pair(out, truth, st.factor, perceptual=True) for name, out in results.items()}
     out_dir = Path(out_dir)
     files = {"input": save_image(lr, out_dir / "input.png")}
     files.update({name: save_image(out, out_dir / f"{name}.png") for name, out in results.items()})
@@ -170,16 +170,23 @@ def locator(img: Image.Image, centre, window: float, max_side: int = 200) -> Ima
     return thumb
 
 
+# The columns of the Compare table: score, heading, format, whether higher is better.
+COLUMNS = [("psnr", "PSNR, dB (higher is better)", "{:.2f}", True),
+           ("ssim", "SSIM (higher is better, 1 = identical)", "{:.4f}", True),
+           ("lpips", "LPIPS (lower = closer to the original, as people judge)", "{:.3f}", False)]
+
+
 def metrics_table(scores: dict, labels: dict | None = None) -> str:
-    """Markdown: PSNR and SSIM per method, the best of each in bold, in plain words."""
+    """Markdown: PSNR, SSIM and (where measured) LPIPS per method, the best of each in
+    bold, in plain words."""
     labels = labels or {}
-    best_p = max(s["psnr"] for s in scores.values())
-    best_s = max(s["ssim"] for s in scores.values())
-    lines = ["| method | PSNR, dB (higher is better) | SSIM (higher is better, 1 = identical) |", "|---|---:|---:|"]
+    columns = [c for c in COLUMNS if all(c[0] in s for s in scores.values())]
+    best = {key: (max if higher else min)(s[key] for s in scores.values()) for key, _, _, higher in columns}
+    lines = ["| method | " + " | ".join(head for _, head, _, _ in columns) + " |", "|---|" + "---:|" * len(columns)]
     for name, s in scores.items():
-        p = f"**{s['psnr']:.2f}**" if s["psnr"] == best_p else f"{s['psnr']:.2f}"
-        q = f"**{s['ssim']:.4f}**" if s["ssim"] == best_s else f"{s['ssim']:.4f}"
-        lines.append(f"| {labels.get(name, name)} | {p} | {q} |")
+        cells = [f"**{fmt.format(s[key])}**" if s[key] == best[key] else fmt.format(s[key])
+                 for key, _, fmt, _ in columns]
+        lines.append(f"| {labels.get(name, name)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
