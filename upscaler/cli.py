@@ -1,6 +1,8 @@
-"""Command line: ``python -m upscaler upscale | evaluate | figures``.
+"""Command line: ``python -m upscaler upscale | evaluate | figures | curves | export``.
 
     python -m upscaler upscale photo.jpg --stage 64to512 --output-dir out/
+    python -m upscaler upscale clip.mp4 anim.gif photos/ --scale 2 --output-dir out/
+    accelerate launch -m upscaler upscale big_folder/ --scale 4 --output-dir out/ --skip-existing
     python -m upscaler upscale photos/ --stage 128to256 --output-dir out/ --weights my-weights/
     python -m upscaler evaluate --data ../shared/data/cats/val --output weights/evaluation.json
     python -m upscaler figures --data ../shared/data/cats/val --output-dir docs/figures
@@ -36,52 +38,69 @@ def _add_weights_args(p):
 def cmd_upscale(args) -> int:
     from tqdm.auto import tqdm
 
+    from . import jobs
     from .inference import load_upscaler
-    from .pipeline import upscale_file
-    from .serving import unique_name
+    from .motion import MotionLimits
+    from .pipeline import Pipeline
 
-    src = Path(args.input)
-    if src.is_dir():
-        files = image_files(src)
-        if not files:
-            print(f"error: no images in {src}", file=sys.stderr)
-            return 2
-    elif src.is_file():
-        files = [src]
-    else:
-        print(f"error: {src} does not exist", file=sys.stderr)
+    try:
+        tasks = jobs.plan(args.inputs, args.output_dir, args.format, args.video_format)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    up = load_upscaler(args.stage, model=args.model, weights=args.weights, repo_id=args.repo_id,
-                       revision=args.revision, device=args.device, dtype=args.dtype, self_ensemble=args.self_ensemble,
-                       denoise_strength=args.denoise_strength)
+    stages = [args.stage] if args.stage else list(Pipeline.for_scale(args.scale).stages)
+    ups = [load_upscaler(s, model=args.model, weights=args.weights, repo_id=args.repo_id, revision=args.revision,
+                         device=args.device, dtype=args.dtype, self_ensemble=args.self_ensemble,
+                         denoise_strength=args.denoise_strength) for s in stages]
+    factor = 1
+    for up in ups:
+        factor *= up.factor
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    suffix = {"jpeg": ".jpg"}.get(args.format, f".{args.format}")
-    # Each input gets its own output: a.jpg and a.png both become a.png, so the second
-    # (and later) take a.png -> a-2.png, as the demo's batch zip does.
-    used, written, failed = set(), [], []
-    for path in tqdm(files, desc=f"upscaling x{up.factor}", unit="img", disable=len(files) == 1 or args.quiet):
-        target = out_dir / unique_name(f"{path.stem}{suffix}", used)
-        try:
-            upscale_file(path, [up], target, max_input_pixels=args.max_pixels,
-                         max_output_pixels=args.max_output_pixels, fmt=args.format, quality=args.quality,
-                         limit_hint="--max-output-pixels")
-        except ImageRejected as e:
-            failed.append((path, str(e)))
-            tqdm.write(f"skipped {path}: {e}", file=sys.stderr)
+    share = jobs.mine(tasks)  # under accelerate launch: this process's files only
+    limits = MotionLimits(max_frames=args.max_frames, max_seconds=args.max_seconds)
+    written, failed, skipped = [], [], []
+    quiet = args.quiet or len(share) == 1
+    for task in tqdm(share, desc=f"upscaling x{factor}", unit="file", disable=quiet):
+        if args.skip_existing and task.target.is_file():
+            skipped.append(task)
             continue
-        written.append((path, target))
-    print(f"wrote {len(written)} image(s) to {out_dir} ({up.model}/{up.stage.name}, x{up.factor}, {up.source})")
-    for path, target in written:  # where each input went; a renamed one is always said
-        renamed = target.stem != path.stem
+        frames = None
+        if task.kind != "still" and not args.quiet:  # a bar per clip: frames, with the time left
+            frames = tqdm(desc=task.source.name, unit="frame", leave=False)
+        try:
+            jobs.run(task, ups, max_input_pixels=args.max_pixels, max_output_pixels=args.max_output_pixels,
+                     fmt=args.format, quality=args.quality, crf=args.crf, limits=limits,
+                     first_seconds=args.first_seconds,
+                     progress=None if frames is None else (lambda done, total, bar=frames: _frame_progress(bar, done, total)))
+        except ImageRejected as e:
+            failed.append((task.source, str(e)))
+            tqdm.write(f"skipped {task.source}: {e}", file=sys.stderr)
+            continue
+        finally:
+            if frames is not None:
+                frames.close()
+        written.append(task)
+    label = f"{ups[0].model}/{'+'.join(stages)}, x{factor}, {ups[0].source}"
+    print(f"wrote {len(written)} file(s) to {out_dir} ({label})"
+          + (f"; {len(skipped)} already there, skipped" if skipped else ""))
+    for task in written:  # where each input went; a renamed one is always said
+        renamed = task.target.stem != task.source.stem
         if renamed or not args.quiet:
-            print(f"  {path} -> {target}" + ("  (renamed: another input has the same name)" if renamed else ""))
+            print(f"  {task.source} -> {task.target}" + ("  (renamed: another input has the same name)"
+                                                          if renamed else ""))
     if failed:
         print(f"{len(failed)} file(s) skipped:", file=sys.stderr)
         for path, why in failed:
             print(f"  {path}: {why}", file=sys.stderr)
         return 1
     return 0
+
+
+def _frame_progress(bar, done, total):
+    if total and bar.total != total:
+        bar.total = total
+    bar.update(done - bar.n)
 
 
 def cmd_evaluate(args) -> int:
@@ -213,12 +232,27 @@ def build_parser():
     p = argparse.ArgumentParser(prog="python -m upscaler", description="Learned image upscaling.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    u = sub.add_parser("upscale", help="upscale an image file or every image in a folder")
-    u.add_argument("input", help="an image file or a folder of images")
-    u.add_argument("--stage", required=True, choices=list(STAGES))
+    u = sub.add_parser("upscale", help="upscale images, animations (GIF, WebP, APNG) and videos (MP4, WebM, MOV)")
+    u.add_argument("inputs", nargs="+", metavar="input", help="files and folders; folders: every image and video in them")
+    how = u.add_mutually_exclusive_group(required=True)
+    how.add_argument("--scale", type=int, choices=[2, 4, 8], help="2x, 4x or 8x, as the demo makes them")
+    how.add_argument("--stage", choices=list(STAGES), help="one network by name")
     u.add_argument("--output-dir", required=True, help="results are written here with the input's stem")
-    u.add_argument("--format", default="png", choices=list(FORMATS),
-                   help="png (lossless, keeps 16-bit), webp or jpeg; the input's ICC, DPI and EXIF are kept")
+    u.add_argument("--format", default=None, choices=[*FORMATS, "gif"],
+                   help="stills: png (default; lossless, keeps 16-bit), webp or jpeg, with the input's ICC, DPI "
+                        "and EXIF. Animations: their own format by default, or gif, webp (lossless) or png (APNG)")
+    u.add_argument("--video-format", default="mp4", choices=["mp4", "webm"],
+                   help="videos: mp4 (H.264) or webm (VP9); timing, rotation and audio are kept")
+    u.add_argument("--crf", type=_number_type(int, 0, 63, "a whole number"), default=None,
+                   help="video quality: lower is better and larger (default 20 for H.264, 32 for VP9)")
+    u.add_argument("--first-seconds", type=_number_type(float, 0.001, what="a number"), default=None,
+                   help="videos and animations: only their first N seconds")
+    u.add_argument("--max-frames", type=_number_type(int, 1, what="a whole number"), default=None,
+                   help="refuse animations and videos with more frames")
+    u.add_argument("--max-seconds", type=_number_type(float, 0.001, what="a number"), default=None,
+                   help="refuse videos longer than this")
+    u.add_argument("--skip-existing", action="store_true",
+                   help="do not redo an input whose output is already there (resumes an interrupted job)")
     u.add_argument("--quality", type=_number_type(int, 1, 100, "a whole number"), default=95,
                    help="webp / jpeg quality (1-100)")
     u.add_argument("--max-pixels", type=_number_type(int, 1, what="a whole number"), default=DEFAULT_MAX_PIXELS,
