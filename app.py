@@ -22,6 +22,8 @@ change under it. ``denoise_strength`` (0..1, rounded to 0.01) blends photo with 
   /upscale_by(image, scale, model="default", denoise_strength=1.0)     -> same; scale 2, 4 or 8
   /upscale_batch(images, scale, model="default", denoise_strength=1.0) -> (zip of the results, a line per image)
   /compare(image, stage, model="default", condition="clean")           -> bilinear, learned, ground truth, scores
+  /upscale_video(video, scale, model="default", denoise_strength=1.0)  -> (upscaled file, a line about it);
+      an animated GIF / WebP / APNG or an MP4 / WebM / MOV video, every frame, timing and audio kept
 """
 import atexit
 import functools
@@ -39,10 +41,11 @@ import torch
 from PIL import Image
 from starlette.middleware import Middleware
 
-from upscaler import browser, process, serving
+from upscaler import browser, motion_serving, process, serving
 from upscaler.conditions import CONDITIONS
 from upscaler.images import DEFAULT_MAX_PIXELS, ImageRejected, check_output_size, fit_size, open_checked, oriented
 from upscaler.inference import DTYPES, Upscaler, pick_device
+from upscaler.motion import MotionCancelled
 from upscaler.models import DEFAULT_MODEL, FAMILIES, PHOTO_MODEL, blend_networks, blend_strength
 from upscaler.pipeline import DEFAULT_X2_STAGE, Pipeline
 from upscaler.serving import STAGE_HELP
@@ -125,6 +128,7 @@ class Server:
                            else DEFAULT_MODEL)
         # A blend costs a weight copy and a cast, not worth redoing per request: kept.
         self.blend = functools.lru_cache(maxsize=12)(self._blend)
+        self.cancels = motion_serving.Cancels()  # the GIF / video tab's Cancel reaches its job here
 
     def _blend(self, model: str, stage: str, strength: float) -> Upscaler:
         """A denoise-strength blend of ``model`` with its clean twin for ``stage``."""
@@ -211,8 +215,10 @@ def _guarded(fn):
             return server().torch.run(inference, *args, **kwargs)
         except gr.Error:
             raise
+        except MotionCancelled:
+            raise gr.Error("Cancelled: nothing was written.") from None
         except ImageRejected as e:
-            raise gr.Error(f"Cannot use this image: {e}.") from None
+            raise gr.Error(f"Cannot use this file: {e}.") from None
         except MemoryError:
             raise gr.Error("Out of memory for this image: try a smaller one or a smaller scale.") from None
         except Exception as e:
@@ -302,6 +308,28 @@ def compare(image, stage="64to128", model=DEFAULT_MODEL, condition="clean"):
                       **({"lpips_alex": round(s["lpips"], 4)} if "lpips" in s else {})}
                for name, s in scores.items()}
     return files["bilinear"], files[model], files["truth"], metrics
+
+
+@gpu
+@_guarded
+def upscale_video(video, scale=2, model=DEFAULT_MODEL, denoise_strength=1.0, progress=None, cancel=None):
+    """Upscale an animated image or a video by 2, 4 or 8, every frame, keeping its timing
+    (and a video's audio): the upscaled file and a line about it."""
+    if not video:
+        raise gr.Error("Upload an animated GIF, WebP or PNG, or an MP4, WebM or MOV video first.")
+    path = getattr(video, "name", video)
+    pipeline, model = Pipeline.for_scale(scale), _model(model)
+    strength = _strength(model, denoise_strength)
+    files = motion_serving.upscale_motion_upload(
+        path, _upscalers(model, pipeline, strength), pipeline.scale, model, server().output_dir(),
+        motion_serving.limits_from_env(MAX_OUTPUT_PIXELS), _tagged_strength(strength),
+        max_input_pixels=MAX_INPUT_PIXELS, progress=progress, cancel=cancel)
+    return files
+
+
+def _video_for_api(video, scale=2, model=DEFAULT_MODEL, denoise_strength=1.0):
+    download, _, _, result = upscale_video(video, scale, model, denoise_strength)
+    return download, result.summary()
 
 
 # ------------------------------------------------------------------- page handlers
@@ -447,6 +475,32 @@ def page_batch(files, scale_label, model, denoise=1.0):
             _status("Done.", "ok") + "\n\n" + "\n".join(f"- {_as_text(line)}" for line in lines.splitlines()))
 
 
+@gpu
+def page_video(video, scale_label, model, denoise=1.0, request: gr.Request = None, progress=gr.Progress()):
+    """The GIF / video tab: -> first frame (bilinear, learned), download button, status."""
+    key = getattr(request, "session_hash", None)
+    flag = server().cancels.start(key)
+
+    def report(done, total):
+        progress((done, total) if total else done, desc="frames", unit="frames")
+
+    try:
+        download, bilinear, learned, result = upscale_video(
+            video, _scale(scale_label), model, denoise if FAMILIES[_model(model)].blend_base else 1.0,
+            progress=report, cancel=flag.is_set)
+    except gr.Error as e:
+        return None, gr.update(visible=False), _status(e.message, "error")
+    finally:
+        server().cancels.finish(key)
+    return ((bilinear, learned), gr.update(visible=True, value=download, label=f"Download {Path(download).name}"),
+            _status(result.summary(), "ok"))
+
+
+def page_video_cancel(request: gr.Request = None):
+    cancelled = server().cancels.cancel(getattr(request, "session_hash", None))
+    return _status("Cancelling after the frames in hand..." if cancelled else "Nothing is running.")
+
+
 def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0):
     """Browser mode: what the page needs to run the networks itself (upscaler/browser.py);
     -> (plan for web/browser_mode.js, or None after a refusal; status line)."""
@@ -458,8 +512,10 @@ def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0):
         try:
             size = oriented(open_checked(image, MAX_INPUT_PIXELS)).size
             check_output_size(size, pipeline.scale, MAX_OUTPUT_PIXELS, hint="use a smaller scale")
+        except MotionCancelled:
+            raise gr.Error("Cancelled: nothing was written.") from None
         except ImageRejected as e:
-            raise gr.Error(f"Cannot use this image: {e}.") from None
+            raise gr.Error(f"Cannot use this file: {e}.") from None
         _require_weights(model, pipeline.stages, strength)
         stages = browser.stage_specs(server().onnx, server().nets, model, pipeline.stages, strength,
                                      FAMILIES[model].blend_base)
@@ -605,6 +661,22 @@ def build_demo():
                 go_batch = gr.Button("Upscale all", variant="primary", elem_id="batch-button")
             batch_status = gr.Markdown("", elem_id="batch-status")
             batch_zip = gr.DownloadButton("Download all (zip)", visible=False, elem_id="batch-zip")
+        with gr.Tab("GIF / video"):
+            gr.Markdown("An animated GIF, WebP or PNG, or a short MP4, WebM or MOV video: every frame upscaled with "
+                        "the model chosen on the Upscale tab, each frame's timing and a video's sound kept.")
+            with gr.Row():
+                with gr.Column(scale=1, min_width=300):
+                    video_file = gr.File(label="animation or video", file_types=motion_serving.ACCEPTED,
+                                         elem_id="video-file")
+                    video_scale = gr.Radio(SCALE_CHOICES, value="2x", label="enlarge by", elem_id="video-scale")
+                    with gr.Row():
+                        go_video = gr.Button("Upscale every frame", variant="primary", elem_id="video-button")
+                        stop_video = gr.Button("Cancel", elem_id="video-cancel")
+                    video_status = gr.Markdown("", elem_id="video-status")
+                    video_download = gr.DownloadButton("Download", visible=False, elem_id="video-download")
+                with gr.Column(scale=3):
+                    video_frame = gr.ImageSlider(label="first frame: bilinear | learned", type="filepath",
+                                                 format="png", elem_id="video-frame")
         with gr.Accordion("About", open=False, elem_id="about"):
             gr.Markdown(_about(), elem_id="weights-status")
 
@@ -642,6 +714,12 @@ def build_demo():
         for control in (image, cmp_stage, model, cmp_condition):
             control.change(lambda: (None, "", ""), None, [cmp_gallery, cmp_table, cmp_status], api_visibility="private")
         go_batch.click(page_batch, [batch_files, batch_scale, model, denoise], [batch_zip, batch_status], **page)
+        go_video.click(page_video, [video_file, video_scale, model, denoise], [video_frame, video_download, video_status],
+                       **page)
+        # outside the queue's one job at a time: a Cancel must get through while the job runs
+        stop_video.click(page_video_cancel, None, video_status, api_visibility="private", concurrency_limit=None)
+        video_file.change(lambda: (None, gr.update(visible=False), ""), None,
+                          [video_frame, video_download, video_status], api_visibility="private")
 
         _add_api()
     # One concurrency group: UPSCALER_CONCURRENCY bounds the jobs of every button and
@@ -661,6 +739,7 @@ def _add_api():
         api_strength = gr.Number(value=1.0, minimum=0, maximum=1)
         api_condition = gr.Radio(list(CONDITIONS), value="clean")
         api_images = gr.File(file_count="multiple")
+        api_video = gr.File(file_types=motion_serving.ACCEPTED)
         api_pair = gr.ImageSlider(type="filepath", format="png")
         api_file = gr.File()
         api_truth = [gr.Image(type="filepath", format="png") for _ in range(3)]
@@ -676,6 +755,8 @@ def _add_api():
                      api_name="upscale_batch", **api)
     api_button.click(compare, [api_image, api_stage, api_model, api_condition], [*api_truth, api_metrics],
                      api_name="compare", **api)
+    api_button.click(_video_for_api, [api_video, api_scale, api_model, api_strength], [api_file, api_text],
+                     api_name="upscale_video", **api)
 
 
 def _poll_queue_less(demo):

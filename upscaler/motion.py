@@ -172,6 +172,7 @@ def upscale_motion(path, upscalers, out_path, *, fmt: str | None = None, crf: in
     if kind == "animation":
         return _animation(path, upscalers, out_path, fmt, limits, first_seconds, max_input_pixels, progress, cancel,
                           started)
+    open_checked(path, max_input_pixels or 10 ** 9)  # an unreadable file is refused with its own reason
     raise ImageRejected("this file is a still image, not an animation or a video")
 
 

@@ -58,8 +58,8 @@ def open_video(path):
         raise VideoRejected(f"this file is not a video that can be read ({_reason(e)})") from None
     videos = [s for s in container.streams.video]
     if not videos:
-        container.close()
         has_audio = bool(container.streams.audio)
+        container.close()
         raise VideoRejected("this file has no video stream" + (" (it holds audio only)" if has_audio else ""))
     video = videos[0]
     audio = container.streams.audio[0] if container.streams.audio else None
@@ -128,7 +128,9 @@ class VideoWriter:
         ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = BT709, BT709, BT709, LIMITED
         options = {"crf": str(default_crf if crf is None else crf)}
         if codec == "libx264":
-            options["preset"] = "medium"
+            # No B-frames: packets then come in presentation order, and the last one carries the
+            # clip's last frame duration, so MP4's length and average rate are the input's.
+            options.update({"preset": "medium", "bframes": "0"})
         else:  # VP9 at constant quality needs a zero bit-rate cap
             options.update({"b": "0", "row-mt": "1"})
         ctx.options = options
