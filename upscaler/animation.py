@@ -10,7 +10,8 @@ through (the source's own disposal was already applied when its frames were comp
 GIF needs a palette of 256 colours at most. One palette serves every frame (``Palette``:
 median cut over a sample of frames spread over the clip), so a still area keeps its
 colours from frame to frame instead of flickering as per-frame palettes would; frames are
-Floyd-Steinberg dithered to it, which keeps gradients from banding. Lossless animated WebP
+dithered to it with an ordered (Bayer) pattern, which keeps gradients from banding and,
+unlike error diffusion, leaves a still area's pixels the same in every frame. Lossless animated WebP
 (``--format webp``) or APNG (``--format png``) keep every colour: the faithful choices.
 
 Pillow's writers take all frames at once (they compare neighbours to write only what
@@ -20,6 +21,7 @@ job's output-pixel limit (``motion.MotionLimits``) bounds that. Video streams in
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageSequence
 
 from .atomic import written_whole
@@ -29,6 +31,12 @@ from .images import ImageRejected
 FORMATS = {".gif": "GIF", ".webp": "WEBP", ".png": "PNG", ".apng": "PNG"}
 DEFAULT_DURATION_MS = 100  # a frame that does not say (browsers show such GIF frames for ~100 ms)
 PALETTE_SAMPLE_FRAMES = 8
+# An 8x8 Bayer matrix, as offsets of -8..+7.5 levels: about half the step between the colours
+# of a 256-colour palette of a photo, enough to break bands into a fine even texture.
+_B2 = np.array([[0, 2], [3, 1]])
+_B4 = np.block([[4 * _B2, 4 * _B2 + 2], [4 * _B2 + 3, 4 * _B2 + 1]])
+BAYER = ((np.block([[4 * _B4, 4 * _B4 + 2], [4 * _B4 + 3, 4 * _B4 + 1]]) + 0.5) / 64 - 0.5) * 16
+BAYER = BAYER.round().astype(np.int16)
 
 
 @dataclasses.dataclass
@@ -91,7 +99,14 @@ class Palette:
                                       dither=Image.Dither.NONE)
 
     def apply(self, frame: Image.Image) -> Image.Image:
-        out = frame.convert("RGB").quantize(palette=self.image, dither=Image.Dither.FLOYDSTEINBERG)
+        # Ordered (Bayer) dithering: the pattern depends on the pixel's place only, so a still
+        # area gets the same pixels in every frame. Floyd-Steinberg spreads each frame's error
+        # down the picture, and a moving cat above would make the still floor below it shimmer.
+        rgb = np.asarray(frame.convert("RGB"), dtype=np.int16)
+        h, w = rgb.shape[:2]
+        pattern = np.tile(BAYER, (h // 8 + 1, w // 8 + 1))[:h, :w, None]
+        dithered = Image.fromarray(np.clip(rgb + pattern, 0, 255).astype(np.uint8), "RGB")
+        out = dithered.quantize(palette=self.image, dither=Image.Dither.NONE)
         if self.transparent and frame.mode == "RGBA":
             alpha = frame.getchannel("A").point(lambda a: 255 if a < 128 else 0).convert("1")
             out.paste(255, mask=alpha)  # GIF transparency is on or off, per pixel

@@ -244,26 +244,40 @@ def _video(path, upscalers, out_path, video_format, crf, limits, first_seconds, 
                 for i, frame in enumerate(upscaled_frames(frames, upscalers, cancel=cancel)):
                     if not firsts:
                         firsts.append(frame)
-                    writer.add(np.asarray(frame), *timestamps[i])
+                    writer.add(np.asarray(frame), timestamps[i])
                     frames_done += 1
                     if progress:
                         progress(frames_done, total)
                 network = time.perf_counter() - t
                 if not frames_done:
                     raise ImageRejected("the video has no frames that can be decoded")
-            finally:
+            except BaseException:
                 try:
                     writer.close()
                 except Exception:  # the job failed already; that error is the one to report
                     pass
+                raise
+            writer.close(_end_pts(stream, timestamps, first_seconds))
     finally:
         container.close()
-    seconds = float((timestamps[-1][0] - timestamps[0][0]) * stream.time_base) if len(timestamps) > 1 else 0.0
+    seconds = float((timestamps[-1] - timestamps[0]) * stream.time_base) if len(timestamps) > 1 else 0.0
     if info.fps and frames_done:
         seconds += 1 / info.fps
     first_in = firsts and first_frame_in(path)
     return MotionResult(out_path, "video", frames_done, info.size, size_out, seconds, network,
                         time.perf_counter() - started, (first_in, firsts[0]) if firsts else None)
+
+
+def _end_pts(stream, timestamps, first_seconds):
+    """Where the input's last frame ends, in its time base: the stream's own end when it
+    says it (and all of it was upscaled), else one average frame past the last timestamp."""
+    if not first_seconds and stream.duration:
+        end = timestamps[0] + stream.duration  # the stream's length counts from its first frame
+        if end > timestamps[-1]:
+            return end
+    if stream.average_rate:
+        return timestamps[-1] + max(1, round(1 / (stream.average_rate * stream.time_base)))
+    return None
 
 
 def first_frame_in(path) -> Image.Image | None:
@@ -291,14 +305,14 @@ def _decoded(container, stream, audio, writer, first_seconds, timestamps):
                     writer.add_audio(packet)
                 continue
             for frame in packet.decode():
-                pts = frame.pts if frame.pts is not None else (timestamps[-1][0] + 1 if timestamps else 0)
+                pts = frame.pts if frame.pts is not None else (timestamps[-1] + 1 if timestamps else 0)
                 t = float(pts * stream.time_base)
                 if start is None:
                     start = t
                     end = None if not first_seconds else start + first_seconds
                 if end is not None and t >= end:
                     return
-                timestamps.append((pts, frame.duration))
+                timestamps.append(pts)
                 yield Image.fromarray(video.to_rgb(frame), "RGB")
     except av.error.FFmpegError as e:
         raise ImageRejected(f"the video data is damaged after {len(timestamps)} frames ({video._reason(e)})") from None

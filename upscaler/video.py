@@ -128,9 +128,9 @@ class VideoWriter:
         ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = BT709, BT709, BT709, LIMITED
         options = {"crf": str(default_crf if crf is None else crf)}
         if codec == "libx264":
-            # No B-frames: packets then come in presentation order, and the last one carries the
-            # clip's last frame duration, so MP4's length and average rate are the input's.
-            options.update({"preset": "medium", "bframes": "0"})
+            # No B-frames: packets then come in presentation order, so the last one out is the
+            # last frame, whose duration sets the MP4's length (see close()).
+            options.update({"preset": "medium", "bf": "0"})
         else:  # VP9 at constant quality needs a zero bit-rate cap
             options.update({"b": "0", "row-mt": "1"})
         ctx.options = options
@@ -144,10 +144,11 @@ class VideoWriter:
                 self.out.close()
                 raise VideoRejected(f"the audio ({audio.codec_context.name}) cannot be copied into "
                                     f"{video_format.upper()} ({_reason(e)}); choose the other format") from None
-        self.time_base, self.last_pts, self.durations = time_base, None, {}
+        self.time_base, self.last_pts, self.held = time_base, None, None
+        self.in_order = codec == "libx264"  # bframes=0 above
 
-    def add(self, rgb: np.ndarray, pts: int, duration: int | None = None):
-        """One frame at its own timestamp and duration (in the input's time base)."""
+    def add(self, rgb: np.ndarray, pts: int):
+        """One frame at its own timestamp (in the input's time base)."""
         import av
 
         if self.last_pts is not None and pts <= self.last_pts:
@@ -157,24 +158,33 @@ class VideoWriter:
         frame = frame.reformat(format="yuv420p", src_colorspace="ITU709", dst_colorspace="ITU709",
                                src_color_range="JPEG", dst_color_range="MPEG")
         frame.pts, frame.time_base = pts, self.time_base
-        if duration:  # encoders give every packet 1/rate; the frame's own keeps the clip's length and rate
-            self.durations[pts] = duration
         self._mux(self.stream.encode(frame))
 
     def _mux(self, packets):
+        """Mux the encoder's packets, holding the newest back: close() gives the last one its
+        duration."""
         for packet in packets:
-            duration = self.durations.pop(packet.pts, None)
-            if duration:
-                packet.duration = duration
-            self.out.mux(packet)
+            if self.in_order:  # no reordering: decode order is presentation order
+                packet.dts = packet.pts  # (libx264 may still shift dts by its threads' delay,
+                # which MP4 would count into the clip's length and average rate)
+            if self.held is not None:
+                self.out.mux(self.held)
+            self.held = packet
 
     def add_audio(self, packet):
         if self.audio_out is not None and packet.dts is not None:
             packet.stream = self.audio_out
             self.out.mux(packet)
 
-    def close(self):
+    def close(self, end_pts: int | None = None):
+        """Flush the encoder; ``end_pts``: where the input's last frame ends (its time base).
+        The container's length is its last packet's end, so the last packet (the last frame:
+        no B-frames) lasts until there, and the clip's length and average rate are the input's."""
         self._mux(self.stream.encode(None))
+        if self.held is not None:
+            if end_pts is not None and end_pts > self.held.pts:
+                self.held.duration = end_pts - self.held.pts
+            self.out.mux(self.held)
         self.out.close()
 
 
