@@ -31,10 +31,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=2000)
     ap.add_argument("--first", type=int, default=0, help="first seed")
+    ap.add_argument("--motion", action="store_true",
+                    help="animations and videos (tests/fuzz_files.motion_case) through the motion engine instead")
     args = ap.parse_args(argv)
-    r = fuzz(args.cases, args.first)
-    print(f"{r['cases']} fuzzed files (seeds {r['first']}..{r['first'] + r['cases'] - 1}) through open_checked + "
-          f"Upscaler (64to128) in {r['seconds']} s")
+    r = fuzz(args.cases, args.first, motion=args.motion)
+    what = "animations and videos through upscale_motion" if args.motion else "files through open_checked + Upscaler"
+    print(f"{r['cases']} fuzzed {what} (seeds {r['first']}..{r['first'] + r['cases'] - 1}, 64to128) in "
+          f"{r['seconds']} s")
     print()
     print("| outcome | cases |")
     print("|---|---:|")

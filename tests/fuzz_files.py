@@ -5,6 +5,10 @@ bytes. Mutations: bit flips, byte insertions and deletions, truncation, a chunk'
 or CRC edited (PNG), the header's width and height set to 0, 1 or huge (PNG, JPEG, GIF,
 BMP; for PNG with and without a CRC that matches), and a JPEG that declares a huge size
 over a tiny body. Used by ``benchmarks/fuzz.py`` (2,000 cases) and the tests (100).
+
+``motion_case(seed)``: the same for animations and videos (an animated GIF, WebP or APNG,
+an MP4 or WebM clip with sound, from ``motion_files.py``), mutated by the generic edits, or
+an APNG whose header declares a huge number of frames.
 """
 import io
 import random
@@ -156,3 +160,47 @@ def case(seed: int):
             break
         what.append(rng.choice(options)(data, rng))
     return f"fuzz-{seed:05d}.{fmt}", bytes(data), "; ".join(what)
+
+
+# ------------------------------------------------------------------ animations and videos
+MOTION_FORMATS = ("gif", "webp", "png", "mp4", "webm")
+
+
+def valid_motion_file(fmt: str, rng: random.Random) -> bytes:
+    import tempfile
+    from pathlib import Path
+
+    from motion_files import animation, clip
+
+    size = (rng.randint(8, 40) // 2 * 2, rng.randint(8, 40) // 2 * 2)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"valid.{fmt}"
+        if fmt in ("mp4", "webm"):
+            clip(path, n=rng.randint(2, 8), size=size, codec="libx264" if fmt == "mp4" else "libvpx-vp9")
+        else:
+            animation(path, {"gif": "GIF", "webp": "WEBP", "png": "PNG"}[fmt], n=rng.randint(2, 6), size=size,
+                      transparent=rng.random() < 0.5)
+        return path.read_bytes()
+
+
+def apng_frame_count(data: bytearray, rng):
+    i = data.find(b"acTL")
+    if i < 0:
+        return "no acTL"
+    count = rng.choice([0, 100_000, 2 ** 31 - 1])
+    body = struct.pack(">II", count, 0)
+    data[i + 4:i + 12] = body
+    data[i + 12:i + 16] = struct.pack(">I", zlib.crc32(b"acTL" + body))
+    return f"acTL declares {count} frames"
+
+
+def motion_case(seed: int):
+    """-> (file name, bytes, a line saying what was done) for an animation or a video. Seeded."""
+    rng = random.Random(seed)
+    fmt = MOTION_FORMATS[seed % len(MOTION_FORMATS)]
+    data = bytearray(valid_motion_file(fmt, rng))
+    options = GENERIC + ([apng_frame_count] * 2 if fmt == "png" else [])
+    what = []
+    for _ in range(rng.choice([0, 1, 1, 2])):  # some stay valid: the engine must handle those too
+        what.append(rng.choice(options)(data, rng))
+    return f"motion-{seed:05d}.{fmt}", bytes(data), "; ".join(what) or "valid"

@@ -30,12 +30,23 @@ def worker(tasks, results):
     from upscaler.images import DEFAULT_MAX_PIXELS, ImageRejected, check_output_size, open_checked, oriented
     from upscaler.inference import load_upscaler
 
+    from upscaler.motion import MotionLimits, kind_of, upscale_motion
+
     up = load_upscaler("64to128")
     while True:
         path = tasks.get()
         if path is None:
             return
         try:
+            if kind_of(path) != "still":  # an animation or a video: the engine, as the CLI runs it
+                out_path = Path(path).with_name("out-" + Path(path).name)
+                result = upscale_motion(path, [up], out_path, limits=MotionLimits(max_frames=200),
+                                        progress=lambda done, total: results.put("progress"))
+                outcome, detail = "upscaled", f"{result.frames} frames, {result.output_size}"
+                out_path.unlink(missing_ok=True)
+                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+                results.put((outcome, detail, peak))
+                continue
             img = open_checked(path, DEFAULT_MAX_PIXELS)
             results.put("progress")  # decoded
             check_output_size(img.size, 2, 400_000_000)
@@ -94,13 +105,16 @@ class Runner:
         self.proc.join(10)
 
 
-def fuzz(cases: int, first: int = 0, progress=True) -> dict:
+def fuzz(cases: int, first: int = 0, progress=True, motion: bool = False) -> dict:
+    """``cases`` seeded stills (``fuzz_files.case``), or animations and videos with ``motion``
+    (``fuzz_files.motion_case``), each through the worker."""
+    make = fuzz_files.motion_case if motion else fuzz_files.case
     counts, forbidden, by_format = collections.Counter(), [], collections.Counter()
     runner = Runner()
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="upscaler-fuzz-") as folder:
         for k, seed in enumerate(range(first, first + cases)):
-            name, data, what = fuzz_files.case(seed)
+            name, data, what = make(seed)
             path = Path(folder) / name
             path.write_bytes(data)
             digest = hashlib.sha256(data).hexdigest()

@@ -521,9 +521,13 @@ def test_readme_client_examples(live, tmp_path):
     readme = (ROOT / "README.md").read_text()
     section = readme.split("### From a program (`gradio_client`)")[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    from motion_files import animation
+
+    gif = animation(tmp_path / "cat.gif", "GIF")
     code = (code.replace('"http://127.0.0.1:7860/"', repr(url))
                 .replace('"cat.jpg"', repr(EXAMPLE))
-                .replace('"cat2.jpg"', repr(str(ROOT / "examples" / "cat.4018.jpg"))))
+                .replace('"cat2.jpg"', repr(str(ROOT / "examples" / "cat.4018.jpg")))
+                .replace('"cat.gif"', repr(str(gif))))
     scope = {}
     exec(compile(code, "README.md", "exec"), scope)
     w, h = Image.open(EXAMPLE).size
@@ -532,6 +536,8 @@ def test_readme_client_examples(live, tmp_path):
     with zipfile.ZipFile(scope["archive"]) as z:
         assert sorted(z.namelist()) == ["cat.4018-x2-default.png", "cat.4093-x2-default.png"]
     assert set(scope["metrics"]) == {"bilinear", "bicubic", "seed"}
+    clip = Image.open(scope["clip_file"])
+    assert clip.n_frames == 6 and clip.size == (100, 80) and "6 frames" in scope["clip_report"]
 
 
 def test_a_batch_keeps_two_files_of_the_same_name(app, tmp_path):
@@ -565,3 +571,45 @@ def test_names_in_the_batch_report_are_text_not_markup(app):
     text = app._as_text("<img src=x onerror=alert(1)>.png: skipped, *not* an [image](x)")
     assert "<" not in text and ">" not in text.replace("&gt;", "")
     assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in text and "\\*not\\*" in text and "\\[image\\]" in text
+
+
+# ------------------------------------------------------------------ GIF / video
+def test_video_and_gif_handlers_keep_timing_and_sound(app, tmp_path):
+    import av
+    from motion_files import animation, clip
+
+    gif = animation(tmp_path / "cat.gif", "GIF")
+    download, bilinear, learned, result = app.upscale_video(str(gif), 2, "photo", 0.5)
+    assert os.path.basename(download) == "cat-x2-photo-d0.5.gif"
+    assert Image.open(download).n_frames == 6
+    assert Image.open(bilinear).size == Image.open(learned).size == (100, 80)
+    mp4 = clip(tmp_path / "clip.mp4", n=12)
+    path, report = app._video_for_api(str(mp4), "4x", "default")
+    with av.open(path) as c:
+        assert c.streams.video[0].codec_context.width == 256 and c.streams.audio
+        assert sum(1 for _ in c.decode(video=0)) == 12
+    assert "12 frames" in report
+    with pytest.raises(app.gr.Error, match="still image"):
+        app.upscale_video(EXAMPLE, 2)
+
+
+def test_the_video_tab_reports_progress_and_cancels(app, tmp_path):
+    from motion_files import clip
+
+    mp4 = clip(tmp_path / "clip.mp4", n=20, audio=False)
+    heard = []
+
+    class Request:
+        session_hash = "tab-test"
+
+    frame, download, status = app.page_video(str(mp4), "2x", "default", request=Request(),
+                                             progress=lambda *a, **k: heard.append(a))
+    assert frame[0].endswith("first-frame-bilinear.png") and download["visible"] and status.startswith("Done: 20 frames")
+    assert len(heard) >= 20  # a report per frame
+    # a Cancel from the same session, pressed while the job runs, stops it between frames
+    def cancelling(*a, **k):
+        app.page_video_cancel(Request())
+
+    frame, download, status = app.page_video(str(mp4), "2x", "default", request=Request(), progress=cancelling)
+    assert frame is None and download["visible"] is False and "Cancelled: nothing was written" in status
+    assert app.page_video_cancel(Request()) == "Nothing is running."

@@ -19,7 +19,7 @@ def test_upscale_a_folder(tiny_weights, tmp_path):
     for f in photos.iterdir():
         out = Image.open(tmp_path / "out" / f"{f.stem}.png")
         assert out.size == tuple(2 * v for v in Image.open(f).size)
-    assert "wrote 3 image(s)" in p.stdout
+    assert "wrote 3 file(s)" in p.stdout
 
 
 @pytest.mark.slow
@@ -79,7 +79,7 @@ def test_inputs_of_the_same_name_get_distinct_outputs_and_the_mapping_is_said(ti
                  "--output-dir", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a-2.png", "a.png"]
-    assert "wrote 2 image(s)" in out
+    assert "wrote 2 file(s)" in out
     assert f"{photos / 'a.jpg'} -> {tmp_path / 'out' / 'a.png'}" in out
     assert f"{photos / 'a.png'} -> {tmp_path / 'out' / 'a-2.png'}  (renamed" in out
     reds = [Image.open(tmp_path / "out" / n).convert("RGB").getpixel((10, 8)) for n in ("a.png", "a-2.png")]
@@ -148,3 +148,75 @@ def test_evaluate_skips_missing_weights_but_stops_on_corrupt_ones(tiny_weights, 
                  "--stages", "64to128", "--update-card"])
     assert code == 2 and "do not load" in capsys.readouterr().err
     assert not (root / "evaluation.json").exists()  # no shortened table was published
+
+
+# ------------------------------------------------------------------ motion and many files
+def test_stills_animations_and_videos_in_one_command(tiny_weights, tmp_path, capsys):
+    """upscaler upscale clip.mp4 anim.gif photos/ --scale 2: each by its kind, timing kept."""
+    import av
+    from motion_files import animation, clip
+
+    from upscaler.cli import main
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (20, 16), "red").save(photos / "a.jpg")
+    clip(photos / "b.mp4", n=8)  # a folder's videos come along
+    animation(tmp_path / "anim.gif", "GIF")
+    clip(tmp_path / "clip.mp4", n=10)
+    out = tmp_path / "out"
+    assert main(["upscale", str(tmp_path / "clip.mp4"), str(tmp_path / "anim.gif"), str(photos), "--scale", "2",
+                 "--weights", str(tiny_weights), "--output-dir", str(out), "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "anim.gif", "b.mp4", "clip.mp4"]
+    assert Image.open(out / "a.png").size == (40, 32)
+    gif = Image.open(out / "anim.gif")
+    assert gif.n_frames == 6 and gif.size == (100, 80)
+    with av.open(str(out / "clip.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 10 and c.streams.audio
+    assert "wrote 4 file(s)" in capsys.readouterr().out
+    # --scale 4 chains two networks; --skip-existing leaves finished outputs alone
+    assert main(["upscale", str(tmp_path / "anim.gif"), "--scale", "4", "--format", "webp", "--weights",
+                 str(tiny_weights), "--output-dir", str(out), "--quiet"]) == 0
+    assert Image.open(out / "anim.webp").size == (200, 160)
+    before = (out / "clip.mp4").stat().st_mtime_ns
+    assert main(["upscale", str(tmp_path / "clip.mp4"), "--scale", "2", "--weights", str(tiny_weights),
+                 "--output-dir", str(out), "--skip-existing"]) == 0
+    assert (out / "clip.mp4").stat().st_mtime_ns == before
+    assert "1 already there, skipped" in capsys.readouterr().out
+
+
+def test_scale_or_stage_is_required(tmp_path, capsys):
+    from upscaler.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["upscale", str(tmp_path), "--output-dir", str(tmp_path)])
+    assert stop.value.code == 2 and "one of the arguments --scale --stage is required" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # two processes
+def test_accelerate_launch_splits_a_folder_between_two_processes(tiny_weights, tmp_path):
+    """accelerate launch -m upscaler upscale: each file written once, by one process; the
+    same command again skips what is done."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(5):
+        Image.new("RGB", (12 + i, 10), (40 * i, 80, 160)).save(photos / f"p{i}.png")
+    # --multi_gpu starts the processes through torch's launcher; with no GPU they meet over gloo
+    # on the CPU (accelerate's --cpu would start one process only)
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29531",
+           "-m", "upscaler", "upscale", str(photos), "--scale", "2", "--weights", str(tiny_weights),
+           "--output-dir", str(tmp_path / "out"), "--skip-existing"]
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert sorted(x.name for x in (tmp_path / "out").iterdir()) == [f"p{i}.png" for i in range(5)]
+    counts = [int(w) for w in __import__("re").findall(r"wrote (\d) file", p.stdout)]
+    assert sorted(counts) == [2, 3]  # split between the two, nothing twice
+    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and p.stdout.count("wrote 0 file(s)") == 2

@@ -23,6 +23,16 @@ def test_a_hundred_fuzzed_files_end_in_a_result_or_a_clear_refusal():
     assert r["counts"].get("upscaled", 0) > 5 and r["counts"].get("rejected", 0) > 5, r["counts"]
 
 
+@pytest.mark.slow  # a worker process
+def test_fuzzed_animations_and_videos_end_in_a_result_or_a_clear_refusal():
+    from fuzz_runner import fuzz
+
+    assert fuzz_files.motion_case(3) == fuzz_files.motion_case(3)
+    r = fuzz(30, first=30_000, progress=False, motion=True)
+    assert r["forbidden"] == [], r["forbidden"]
+    assert r["counts"].get("upscaled", 0) > 3 and r["counts"].get("rejected", 0) > 3, r["counts"]
+
+
 @pytest.mark.slow  # a server
 def test_twenty_fuzzed_files_through_the_app(live_app, tmp_path):
     from gradio_client import Client, handle_file

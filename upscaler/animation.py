@@ -22,7 +22,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageSequence
+from PIL import Image
 
 from .atomic import written_whole
 from .images import ImageRejected
@@ -68,10 +68,18 @@ def frames(img: Image.Image, info: AnimationInfo, max_frames: int | None = None)
     """The whole frames of ``img``, RGB or RGBA, one at a time; their durations go into
     ``info.durations_ms`` as they are read."""
     mode = "RGBA" if info.transparent else "RGB"
-    for i, frame in enumerate(ImageSequence.Iterator(img)):
-        if max_frames is not None and i >= max_frames:
+    for i in range(info.frames if max_frames is None else min(info.frames, max_frames)):
+        try:
+            img.seek(i)
+            img.load()  # WebP says a frame's duration once the frame is decoded
+        except EOFError:  # fewer frames than the header said: the ones there are the animation
             return
-        frame.load()  # WebP says a frame's duration once the frame is decoded
+        except Image.DecompressionBombError:
+            raise ImageRejected(f"frame {i + 1} declares more pixels than it can plausibly hold "
+                                "(a decompression bomb)") from None
+        except (OSError, ValueError, IndexError, SyntaxError) as e:
+            raise ImageRejected(f"the animation's data is damaged at frame {i + 1} ({e})") from None
+        frame = img
         duration = frame.info.get("duration") or DEFAULT_DURATION_MS
         info.durations_ms.append(int(round(duration)))
         if mode == "RGBA" or frame.mode not in ("RGB",):

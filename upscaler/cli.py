@@ -48,16 +48,18 @@ def cmd_upscale(args) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    state = jobs.launcher_state()  # under accelerate launch / torchrun: this process's part and device
+    device = args.device or (str(state.device) if state is not None else None)
     stages = [args.stage] if args.stage else list(Pipeline.for_scale(args.scale).stages)
     ups = [load_upscaler(s, model=args.model, weights=args.weights, repo_id=args.repo_id, revision=args.revision,
-                         device=args.device, dtype=args.dtype, self_ensemble=args.self_ensemble,
+                         device=device, dtype=args.dtype, self_ensemble=args.self_ensemble,
                          denoise_strength=args.denoise_strength) for s in stages]
     factor = 1
     for up in ups:
         factor *= up.factor
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    share = jobs.mine(tasks)  # under accelerate launch: this process's files only
+    share = jobs.mine(tasks, state)
     limits = MotionLimits(max_frames=args.max_frames, max_seconds=args.max_seconds)
     written, failed, skipped = [], [], []
     quiet = args.quiet or len(share) == 1

@@ -31,6 +31,7 @@ def open_checked(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
                 raise ImageRejected(f"the image is {w}x{h} ({w * h / 1e6:.1f} megapixels); "
                                     f"the limit is {max_pixels / 1e6:.1f} megapixels")
             img.load()
+            getattr(img, "n_frames", 1)  # an animation's frames are counted here: a damaged one fails now
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -40,7 +41,7 @@ def open_checked(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
         raise ImageRejected("this file is not an image format that can be read (PNG, JPEG, WebP, GIF, BMP, TIFF...)") from None
     except FileNotFoundError:
         raise ImageRejected("the file does not exist") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:  # truncated or corrupt data
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:  # truncated or corrupt data
         raise ImageRejected(f"the image data is damaged or truncated ({e})") from None
     return img
 

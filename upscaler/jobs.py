@@ -64,13 +64,24 @@ def plan(inputs, out_dir, fmt: str | None = None, video_format: str = "mp4") -> 
     return tasks
 
 
-def mine(tasks: list) -> list:
-    """This process's share of ``tasks`` under a multi-process launcher; all of them otherwise."""
+def launcher_state():
+    """accelerate's ``PartialState`` when the job runs under ``accelerate launch`` or
+    ``torchrun`` with several processes (on a machine without GPUs, gloo on the CPU), else
+    None. Its ``device`` is this process's own GPU."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return tasks
+        return None
+    import torch
     from accelerate import PartialState
 
-    with PartialState().split_between_processes(tasks) as share:
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def mine(tasks: list, state=None) -> list:
+    """This process's share of ``tasks`` (``split_between_processes``: contiguous, each
+    task in one process only) under a launcher; all of them otherwise."""
+    if state is None:
+        return tasks
+    with state.split_between_processes(tasks) as share:
         return list(share)
 
 

@@ -49,49 +49,56 @@ class VideoInfo:
 
 
 def open_video(path):
-    """-> (container, video stream, audio stream or None, VideoInfo); raises VideoRejected."""
+    """-> (container, video stream, audio stream or None, VideoInfo); raises VideoRejected.
+    The file is opened twice: once to learn what it is (its rotation is in its first
+    frame's side data), once, fresh, to be decoded (a damaged file may not seek back)."""
+    import av
+
+    info = probe(path)
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+        video = container.streams.video[0]
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError, IndexError) as e:
+        raise VideoRejected(f"this file is not a video that can be read ({_reason(e)})") from None
+    video.thread_type = "AUTO"  # decode with FFmpeg's own threads
+    audio = container.streams.audio[0] if container.streams.audio else None
+    return container, video, audio, info
+
+
+def probe(path) -> VideoInfo:
+    """What a video says of itself, and the rotation of its first frame; raises VideoRejected."""
     import av
 
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
         raise VideoRejected(f"this file is not a video that can be read ({_reason(e)})") from None
-    videos = [s for s in container.streams.video]
-    if not videos:
-        has_audio = bool(container.streams.audio)
-        container.close()
-        raise VideoRejected("this file has no video stream" + (" (it holds audio only)" if has_audio else ""))
-    video = videos[0]
-    audio = container.streams.audio[0] if container.streams.audio else None
-    ctx = video.codec_context
-    if not ctx.width or not ctx.height:
-        container.close()
-        raise VideoRejected("the video stream does not say its size: it is damaged")
-    seconds = None
-    if video.duration is not None and video.time_base:
-        seconds = float(video.duration * video.time_base)
-    elif container.duration:
-        seconds = container.duration / 1_000_000
-    fps = float(video.average_rate) if video.average_rate else None
-    video.thread_type = "AUTO"  # decode with FFmpeg's own threads
-    info = VideoInfo((ctx.width, ctx.height), video.frames or None, seconds, fps, _rotation(container, video),
-                     audio.codec_context.name if audio is not None else None, ctx.name)
-    return container, video, audio, info
-
-
-def _rotation(container, video) -> int:
-    """The display matrix's rotation, read from the first frame's side data (where PyAV
-    exposes it); 0 if there is none."""
-    try:
-        for frame in container.decode(video):
-            rotation = int(round(frame.rotation or 0))
-            break
-        else:
-            rotation = 0
-    except Exception:  # a damaged first frame: the decode loop will say so
+    with container:
+        if not container.streams.video:
+            has_audio = bool(container.streams.audio)
+            raise VideoRejected("this file has no video stream" + (" (it holds audio only)" if has_audio else ""))
+        video = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        ctx = video.codec_context
+        if ctx is None or not ctx.width or not ctx.height:
+            raise VideoRejected("the video stream does not say its size or codec: it is damaged")
+        if audio is not None and audio.codec_context is None:
+            raise VideoRejected("the audio stream does not say its codec: it is damaged")
+        seconds = None
+        if video.duration is not None and video.time_base:
+            seconds = float(video.duration * video.time_base)
+        elif container.duration:
+            seconds = container.duration / 1_000_000
+        fps = float(video.average_rate) if video.average_rate else None
         rotation = 0
-    container.seek(0)
-    return rotation
+        try:
+            for frame in container.decode(video):
+                rotation = int(round(frame.rotation or 0))
+                break
+        except (av.error.FFmpegError, OSError, ValueError):
+            pass  # a damaged first frame: the decoding proper will say so
+        audio_name = audio.codec_context.name if audio is not None else None
+        return VideoInfo((ctx.width, ctx.height), video.frames or None, seconds, fps, rotation, audio_name, ctx.name)
 
 
 def _reason(e) -> str:
