@@ -69,10 +69,17 @@ def make_inputs(folder: Path, rng: random.Random):
             path = folder / f"crop-{i}-{j}.jpg"
             img.crop((x, y, x + w, y + h)).save(path, quality=85)
             normal.append(str(path))
+    from motion_files import animation, clip
+
+    motion = [str(animation(folder / "anim.gif", "GIF", n=4, size=(48, 40))),
+              str(clip(folder / "clip.mp4", n=6, size=(48, 40)))]
     hostile_dir = folder / "hostile"
     hostile_dir.mkdir()
     cases = hostile_files.make(hostile_dir, big=False)
-    return normal, {str(hostile_dir / name): expect for name, expect in cases.items()}
+    (hostile_dir / "damaged.mp4").write_bytes(Path(motion[1]).read_bytes()[:600])  # a clip cut short
+    hostile = {str(hostile_dir / name): expect for name, expect in cases.items()}
+    hostile[str(hostile_dir / "damaged.mp4")] = ("error", "Cannot use this file")
+    return normal + motion, hostile
 
 
 def make_jobs(n, normal, hostile, rng: random.Random):
@@ -80,16 +87,23 @@ def make_jobs(n, normal, hostile, rng: random.Random):
     kind of request with every model once (what the server caches, it caches during the
     warm-up); the rest are drawn at random."""
     jobs = []
-    kinds = ["by2", "by4", "by8", "upscale", "compare", "batch"]
+    kinds = ["by2", "by4", "by8", "upscale", "compare", "batch", "video"]
+    stills = [p for p in normal if p.endswith(".jpg")]
+    motion = [p for p in normal if not p.endswith(".jpg")]
     tour = [(k, m) for k in kinds for m in range(len(MODELS))]
     for i in range(n):
         model, strength = MODELS[tour[i][1] if i < len(tour) else i % len(MODELS)]
         if i >= len(tour) and rng.random() < 0.10:
             path, expect = rng.choice(sorted(hostile.items()))
-            jobs.append(("/upscale_by", (path, 2), {"model": model, "denoise_strength": strength}, expect))
+            endpoint = "/upscale_video" if path.endswith(".mp4") else "/upscale_by"
+            jobs.append((endpoint, (path, 2), {"model": model, "denoise_strength": strength}, expect))
             continue
         kind = tour[i][0] if i < len(tour) else rng.choice(kinds)
-        path = rng.choice(normal)
+        path = rng.choice(stills)
+        if kind == "video":
+            jobs.append(("/upscale_video", (rng.choice(motion), 2), {"model": model, "denoise_strength": strength},
+                         None))
+            continue
         if kind.startswith("by"):
             jobs.append(("/upscale_by", (path, int(kind[2])), {"model": model, "denoise_strength": strength}, None))
         elif kind == "upscale":
@@ -99,7 +113,7 @@ def make_jobs(n, normal, hostile, rng: random.Random):
             jobs.append(("/compare", (path, "64to128"),
                          {"model": model, "condition": rng.choice(["clean", "jpeg50"])}, None))
         else:
-            files = rng.sample(normal, rng.choice([2, 3]))
+            files = rng.sample(stills, rng.choice([2, 3]))
             jobs.append(("/upscale_batch", (files, 2), {"model": model, "denoise_strength": strength}, None))
     return jobs
 
@@ -147,6 +161,10 @@ def check_result(endpoint, args, result):
     elif endpoint == "/compare":
         if Image.open(result[1]).size != (128, 128):
             return "wrong compare size"
+    elif endpoint == "/upscale_video":
+        frames = count_frames(args[0])
+        if count_frames(result[0]) != frames:
+            return f"{count_frames(result[0])} frames for {frames}"
     elif endpoint == "/upscale_batch":
         import zipfile
 
@@ -154,6 +172,15 @@ def check_result(endpoint, args, result):
             if len(z.namelist()) != len(args[0]):
                 return f"{len(z.namelist())} results for {len(args[0])} files"
     return None
+
+
+def count_frames(path) -> int:
+    if str(path).endswith(".mp4"):
+        import av
+
+        with av.open(str(path)) as c:
+            return sum(1 for _ in c.decode(video=0))
+    return Image.open(path).n_frames
 
 
 def check_hostile(expect, result, error):

@@ -39,3 +39,13 @@ def test_realworld_benchmark_runs(tiny_weights, tmp_path):
     p = subprocess.run([sys.executable, "benchmarks/realworld.py", "--weights", str(tiny_weights), "--figure-only",
                         str(figure)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0 and figure.is_file(), p.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_motion_benchmark_prints_its_tables():
+    p = subprocess.run([sys.executable, "benchmarks/motion.py", "--quick"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    for heading in ("**Speed**", "**Memory**", "**Timing**", "**GIF**", "**Flicker**"):
+        assert heading in p.stdout
+    assert "out 30 at 750/23" in p.stdout and "within 0 ms" in p.stdout

@@ -20,7 +20,8 @@ def test_sixty_requests_meet_the_soak_targets(tmp_path):
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert report["requests"] == 60 and report["unexpected_errors"] == 0 and report["server_alive"]
     assert all(report["targets"].values()), report["targets"]
-    assert {e["endpoint"] for e in report["endpoints"]} >= {"/upscale_by", "/upscale", "/compare", "/upscale_batch"}
+    assert {e["endpoint"] for e in report["endpoints"]} >= {"/upscale_by", "/upscale", "/compare", "/upscale_batch",
+                                                             "/upscale_video"}
     assert report["hostile"], "the mix holds hostile files"
     # with 3 s / 4 s lifetimes nothing piles up: 8 s later, only the last request's files
     # (its upload and two results) and the page's 3 example photos are left
