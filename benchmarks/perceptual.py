@@ -71,22 +71,26 @@ def real_esrgan():
     model = Realesrgan(gpuid=-1, model=4)
 
     def run(img):
-        with quiet_stdout():  # ncnn prints its progress ("0.00%") to the process's stdout
+        with quiet_stdout():  # ncnn prints its progress ("0.00%") as it goes
             return model.process_pil(img.convert("RGB"))
     return run, None
 
 
 @contextlib.contextmanager
 def quiet_stdout():
+    """The process's stdout and stderr to /dev/null for the block (C code prints there)."""
     sys.stdout.flush()
-    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    sys.stderr.flush()
+    saved, null = [os.dup(1), os.dup(2)], os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
+    os.dup2(null, 2)
     try:
         yield
     finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(null)
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
 
 
 def ours(model, scale, weights):

@@ -49,3 +49,12 @@ def test_motion_benchmark_prints_its_tables():
     for heading in ("**Speed**", "**Memory**", "**Timing**", "**GIF**", "**Flicker**"):
         assert heading in p.stdout
     assert "out 30 at 750/23" in p.stdout and "within 0 ms" in p.stdout
+
+
+@pytest.mark.slow
+def test_perceptual_benchmark_prints_its_table(tiny_weights):
+    p = subprocess.run([sys.executable, "benchmarks/perceptual.py", "--weights", str(tiny_weights), "--limit", "2",
+                        "--no-anchor"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "| clean | bicubic |" in p.stdout and "| JPEG 75 | photo |" in p.stdout and "**x8**" in p.stdout
+    assert "Real-ESRGAN x4plus: left out" in p.stdout
