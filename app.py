@@ -476,18 +476,18 @@ def page_batch(files, scale_label, model, denoise=1.0):
 
 
 @gpu
-def page_video(video, scale_label, model, denoise=1.0, request: gr.Request = None, progress=gr.Progress()):
-    """The GIF / video tab: -> first frame (bilinear, learned), download button, status."""
+def page_video(video, scale_label, model, request: gr.Request = None, progress=gr.Progress()):
+    """The GIF / video tab (its own model choice; the model itself, no blend): -> first frame
+    (bilinear, learned), download button, status."""
     key = getattr(request, "session_hash", None)
     flag = server().cancels.start(key)
 
-    def report(done, total):
-        progress((done, total) if total else done, desc="frames", unit="frames")
+    def report(done, total):  # Gradio shows done/total with the time left; a clip that does not say: the count
+        progress((done, total) if total else None, desc="frames" if total else f"frame {done}", unit="frames")
 
     try:
-        download, bilinear, learned, result = upscale_video(
-            video, _scale(scale_label), model, denoise if FAMILIES[_model(model)].blend_base else 1.0,
-            progress=report, cancel=flag.is_set)
+        download, bilinear, learned, result = upscale_video(video, _scale(scale_label), model, progress=report,
+                                                            cancel=flag.is_set)
     except gr.Error as e:
         return None, gr.update(visible=False), _status(e.message, "error")
     finally:
@@ -662,13 +662,14 @@ def build_demo():
             batch_status = gr.Markdown("", elem_id="batch-status")
             batch_zip = gr.DownloadButton("Download all (zip)", visible=False, elem_id="batch-zip")
         with gr.Tab("GIF / video"):
-            gr.Markdown("An animated GIF, WebP or PNG, or a short MP4, WebM or MOV video: every frame upscaled with "
-                        "the model chosen on the Upscale tab, each frame's timing and a video's sound kept.")
+            gr.Markdown("An animated GIF, WebP or PNG, or a short MP4, WebM or MOV video: every frame upscaled, "
+                        "each frame's timing and a video's sound kept.")
             with gr.Row():
                 with gr.Column(scale=1, min_width=300):
                     video_file = gr.File(label="animation or video", file_types=motion_serving.ACCEPTED,
                                          elem_id="video-file")
                     video_scale = gr.Radio(SCALE_CHOICES, value="2x", label="enlarge by", elem_id="video-scale")
+                    video_model = gr.Radio(MODEL_CHOICES, value=page_model, label="model", elem_id="video-model")
                     with gr.Row():
                         go_video = gr.Button("Upscale every frame", variant="primary", elem_id="video-button")
                         stop_video = gr.Button("Cancel", elem_id="video-cancel")
@@ -714,7 +715,7 @@ def build_demo():
         for control in (image, cmp_stage, model, cmp_condition):
             control.change(lambda: (None, "", ""), None, [cmp_gallery, cmp_table, cmp_status], api_visibility="private")
         go_batch.click(page_batch, [batch_files, batch_scale, model, denoise], [batch_zip, batch_status], **page)
-        go_video.click(page_video, [video_file, video_scale, model, denoise], [video_frame, video_download, video_status],
+        go_video.click(page_video, [video_file, video_scale, video_model], [video_frame, video_download, video_status],
                        **page)
         # outside the queue's one job at a time: a Cancel must get through while the job runs
         stop_video.click(page_video_cancel, None, video_status, api_visibility="private", concurrency_limit=None)
