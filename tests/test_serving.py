@@ -65,3 +65,13 @@ def test_zip_and_output_dirs(tmp_path):
         files.append(tmp_path / name)
     with zipfile.ZipFile(serving.zip_files(files, tmp_path, "out.zip")) as z:
         assert sorted(z.namelist()) == ["x.png", "y.png"]
+
+
+def test_an_animation_on_the_still_path_says_so(tmp_path):
+    """The Upscale tab upscales a still: an animated GIF's first frame, and the status says so."""
+    from motion_files import animation
+
+    gif = animation(tmp_path / "anim.gif", "GIF")
+    ups = [Upscaler(perturbed(FAMILIES["default"].two_x(), seed=1), "64to128", dtype="float32")]
+    r = serving.upscale_upload(gif, Pipeline.for_scale(2), ups, "default", tmp_path, 10**8, 10**8)
+    assert r.frames == 6 and "animation of 6 frames: this is its first frame" in r.summary("clean")

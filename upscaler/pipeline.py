@@ -89,6 +89,7 @@ class Upscaled:
     network_seconds: float
     shrunk_from: tuple | None = None
     beside: object = None  # what the ``beside`` callback returned
+    frames: int = 1  # an animation's frame count: only its first frame was upscaled here
 
 
 def upscale_file(path, upscalers, out_path, *, max_input_pixels: int, max_output_pixels: int,
@@ -101,6 +102,7 @@ def upscale_file(path, upscalers, out_path, *, max_input_pixels: int, max_output
     ``beside(image, result)``, when given, runs on a second thread while the result is
     written (the server writes its bilinear image then; both encoders release the GIL)."""
     original = open_checked(path, max_input_pixels)
+    frames = getattr(original, "n_frames", 1)  # an animation: its first frame (motion.py does every frame)
     facts = file_facts(original)  # ICC, DPI, EXIF: read before orientation is applied
     img = oriented(original)
     factor, shrunk_from = factor_of(upscalers), None
@@ -116,4 +118,4 @@ def upscale_file(path, upscalers, out_path, *, max_input_pixels: int, max_output
         extra = pool.submit(beside, img, result) if beside else None
         written = save_image(result, out_path, facts, fmt=fmt, quality=quality)
         extra = extra.result() if extra else None
-    return Upscaled(img, result, Path(written), network_seconds, shrunk_from, extra)
+    return Upscaled(img, result, Path(written), network_seconds, shrunk_from, extra, frames)

@@ -46,6 +46,7 @@ class Result:
     total_seconds: float
     device: str
     shrunk_from: tuple | None = None
+    frames: int = 1  # an animation's frame count (only its first was upscaled)
 
     def summary(self, model_label: str) -> str:
         (w, h), (W, H) = self.input_size, self.output_size
@@ -54,6 +55,9 @@ class Result:
         if self.shrunk_from:
             text += (f" Your image was {self.shrunk_from[0]}x{self.shrunk_from[1]}; it was shrunk to {w}x{h} "
                      f"first so that the result fits the limit.")
+        if self.frames > 1:
+            text += (f" It is an animation of {self.frames} frames: this is its first frame; the GIF / video tab "
+                     f"upscales every frame.")
         return text
 
 
@@ -92,7 +96,8 @@ def upscale_upload(path, pipeline: Pipeline, upscalers: list, model: str, out_di
                         limit_hint="shrink it to fit, or use a smaller scale", beside=page_files)
     bilinear, shown = done.beside
     return Result(str(bilinear), str(shown or done.path), str(done.path), done.image.size, done.result.size,
-                  done.network_seconds, time.perf_counter() - started, str(upscalers[0].device), done.shrunk_from)
+                  done.network_seconds, time.perf_counter() - started, str(upscalers[0].device), done.shrunk_from,
+                  done.frames)
 
 
 def compare_image(path, stage, upscalers: dict, max_input_pixels: int, out_dir: Path, condition: str = "clean"):
