@@ -155,11 +155,27 @@ def server() -> Server:
 
 
 # ------------------------------------------------------------------ argument checks
+# The page calls the clean model "clean"; the API takes that name too, beside "default"
+# (its name from the start, and still the API's default).
+ALIASES = {"clean": DEFAULT_MODEL}
+
+
 def _model(model) -> str:
+    """The family a request names: its name, its alias, or its label on the page."""
     model = {f.label: name for name, f in FAMILIES.items()}.get(model, model)  # a label is accepted too
+    model = ALIASES.get(model, model)
     if model not in FAMILIES:
-        raise gr.Error(f"Unknown model {model!r}: use one of {', '.join(FAMILIES)}.")
+        raise gr.Error(f"Unknown model {model!r}: use one of {', '.join([*FAMILIES, *ALIASES])}.")
     return model
+
+
+def _file_model(model) -> str:
+    """The model's name in a download's name: the one the visitor chose ("clean" for the
+    page's clean model or that alias; "default" where a program asked for it so)."""
+    family = _model(model)
+    if model in ALIASES or model == FAMILIES[family].label:
+        return _page_value(family)
+    return family
 
 
 def _strength(model: str, denoise_strength) -> float:
@@ -237,9 +253,9 @@ def _tagged_strength(strength: float):
 
 def _run(image, pipeline, model, shrink_to_fit=False, progress=None, denoise_strength=1.0):
     _need_image(image)
-    model = _model(model)
+    named, model = _file_model(model), _model(model)
     strength = _strength(model, denoise_strength)
-    return serving.upscale_upload(image, pipeline, _upscalers(model, pipeline, strength), model,
+    return serving.upscale_upload(image, pipeline, _upscalers(model, pipeline, strength), named,
                                   server().output_dir(), MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS,
                                   shrink_to_fit=shrink_to_fit, progress=progress,
                                   strength=_tagged_strength(strength)), model
@@ -271,13 +287,13 @@ def upscale_batch(images, scale=2, model=DEFAULT_MODEL, denoise_strength=1.0):
         raise gr.Error("Upload one or more images first.")
     if len(paths) > MAX_BATCH:
         raise gr.Error(f"{len(paths)} images: at most {MAX_BATCH} at once.")
-    pipeline, model = Pipeline.for_scale(scale), _model(model)
+    pipeline, named, model = Pipeline.for_scale(scale), _file_model(model), _model(model)
     strength = _strength(model, denoise_strength)
     ups, done, lines = _upscalers(model, pipeline, strength), [], []
     for path in paths:
         name = Path(path).name
         try:
-            r = serving.upscale_upload(path, pipeline, ups, model, server().output_dir(), MAX_INPUT_PIXELS,
+            r = serving.upscale_upload(path, pipeline, ups, named, server().output_dir(), MAX_INPUT_PIXELS,
                                        MAX_OUTPUT_PIXELS, strength=_tagged_strength(strength))
             done.append(r.download)
             lines.append(f"{name}: {r.input_size[0]}x{r.input_size[1]} -> {r.output_size[0]}x{r.output_size[1]} "
@@ -287,7 +303,7 @@ def upscale_batch(images, scale=2, model=DEFAULT_MODEL, denoise_strength=1.0):
     if not done:
         raise gr.Error("No image could be upscaled: " + "; ".join(lines))
     archive = serving.zip_files(done, server().output_dir(),
-                                serving.download_name("upscaled", pipeline.scale, model, _tagged_strength(strength),
+                                serving.download_name("upscaled", pipeline.scale, named, _tagged_strength(strength),
                                                       suffix=".zip"))
     return archive, "\n".join(lines)
 
@@ -318,10 +334,10 @@ def upscale_video(video, scale=2, model=DEFAULT_MODEL, denoise_strength=1.0, pro
     if not video:
         raise gr.Error("Upload an animated GIF, WebP or PNG, or an MP4, WebM or MOV video first.")
     path = getattr(video, "name", video)
-    pipeline, model = Pipeline.for_scale(scale), _model(model)
+    pipeline, named, model = Pipeline.for_scale(scale), _file_model(model), _model(model)
     strength = _strength(model, denoise_strength)
     files = motion_serving.upscale_motion_upload(
-        path, _upscalers(model, pipeline, strength), pipeline.scale, model, server().output_dir(),
+        path, _upscalers(model, pipeline, strength), pipeline.scale, named, server().output_dir(),
         motion_serving.limits_from_env(MAX_OUTPUT_PIXELS), _tagged_strength(strength),
         max_input_pixels=MAX_INPUT_PIXELS, progress=progress, cancel=cancel)
     return files
@@ -506,14 +522,12 @@ def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0):
     -> (plan for web/browser_mode.js, or None after a refusal; status line)."""
     try:
         _need_image(image)
-        model = _model(model)
+        named, model = _file_model(model), _model(model)
         pipeline = Pipeline.for_scale(_scale(scale_label), x2_stage)
         strength = _strength(model, denoise if FAMILIES[model].blend_base else 1.0)
         try:
             size = oriented(open_checked(image, MAX_INPUT_PIXELS)).size
             check_output_size(size, pipeline.scale, MAX_OUTPUT_PIXELS, hint="use a smaller scale")
-        except MotionCancelled:
-            raise gr.Error("Cancelled: nothing was written.") from None
         except ImageRejected as e:
             raise gr.Error(f"Cannot use this file: {e}.") from None
         _require_weights(model, pipeline.stages, strength)
@@ -521,7 +535,7 @@ def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0):
                                      FAMILIES[model].blend_base)
     except gr.Error as e:
         return None, _status(e.message, "error")
-    name = serving.download_name(image, pipeline.scale, model, _tagged_strength(strength))
+    name = serving.download_name(image, pipeline.scale, named, _tagged_strength(strength))
     return browser.plan(stages, name), _status(
         f"Sent to your browser: {pipeline.scale}x with the {FAMILIES[model].label} model (its progress "
         f"shows above the result).", "ok")
@@ -546,7 +560,13 @@ def page_model_changed(model):
 # ---------------------------------------------------------------------------- page
 SCALE_CHOICES = ["2x", "4x", "8x"]
 STAGE_CHOICES = [(s.name, s.name) for s in STAGES.values()]
-MODEL_CHOICES = [(f.label, name) for name, f in FAMILIES.items()]
+def _page_value(name: str) -> str:
+    """The value the page's model choice sends: the family's alias where it has one
+    ("clean"), so downloads are named after the model the visitor chose."""
+    return next((alias for alias, family in ALIASES.items() if family == name), name)
+
+
+MODEL_CHOICES = [(f.label, _page_value(name)) for name, f in FAMILIES.items()]
 CONDITION_LABELS = {"clean": "clean (a sharp shrink)", "jpeg90": "JPEG quality 90", "jpeg75": "JPEG quality 75",
                     "jpeg50": "JPEG quality 50", "jpeg30": "JPEG quality 30",
                     "noise10+jpeg75": "noise, then JPEG 75", "blur1+jpeg75": "blur, then JPEG 75"}
@@ -610,7 +630,7 @@ def build_demo():
                     shrink = gr.Button("Shrink to fit and upscale", visible=False, elem_id="shrink-button")
                     status = gr.Markdown(_status("Upload an image, choose a scale, press Upscale."),
                                          elem_id="status")
-                    model = gr.Radio(MODEL_CHOICES, value=page_model, label="model", elem_id="model",
+                    model = gr.Radio(MODEL_CHOICES, value=_page_value(page_model), label="model", elem_id="model",
                                      info=" ".join(f"{f.label}: {f.description}" for f in FAMILIES.values()))
                     denoise = gr.Slider(0, 1, value=1.0, step=0.05, label="denoise strength", elem_id="denoise",
                                         visible=FAMILIES[page_model].blend_base is not None,
@@ -669,7 +689,8 @@ def build_demo():
                     video_file = gr.File(label="animation or video", file_types=motion_serving.ACCEPTED,
                                          elem_id="video-file")
                     video_scale = gr.Radio(SCALE_CHOICES, value="2x", label="enlarge by", elem_id="video-scale")
-                    video_model = gr.Radio(MODEL_CHOICES, value=page_model, label="model", elem_id="video-model")
+                    video_model = gr.Radio(MODEL_CHOICES, value=_page_value(page_model), label="model",
+                                           elem_id="video-model")
                     with gr.Row():
                         go_video = gr.Button("Upscale every frame", variant="primary", elem_id="video-button")
                         stop_video = gr.Button("Cancel", elem_id="video-cancel")
@@ -730,22 +751,36 @@ def build_demo():
     return demo
 
 
+class ApiStrength(gr.Number):
+    """The API's denoise_strength: a number whose example on the "Use via API" page is its
+    own value, 1 (Gradio shows a Number's minimum otherwise, and 0 with the default model
+    is a refusal). ``example_payload`` is the hook Gradio's docs name for that page."""
+
+    def example_payload(self):
+        return self.value
+
+    def get_block_name(self) -> str:  # the ordinary Number frontend
+        return "number"
+
+
 def _add_api():
-    """The API: one hidden set of inputs and outputs, typed so gradio_client sends files."""
+    """The API: one hidden set of inputs and outputs, typed so gradio_client sends files and
+    named so the "Use via API" page says what each one is. ``scale`` takes 2, "2" or "2x"
+    (the page documents it as a string); ``model`` takes "clean" as well as "default"."""
     with gr.Row(visible=False):
-        api_image = CheckedImage(type="filepath", image_mode=None)
-        api_stage = gr.Radio(list(STAGES), value="64to128")
-        api_scale = gr.Radio([2, 4, 8], value=2)
-        api_model = gr.Radio(list(FAMILIES), value=DEFAULT_MODEL)
-        api_strength = gr.Number(value=1.0, minimum=0, maximum=1)
-        api_condition = gr.Radio(list(CONDITIONS), value="clean")
-        api_images = gr.File(file_count="multiple")
-        api_video = gr.File(file_types=motion_serving.ACCEPTED)
-        api_pair = gr.ImageSlider(type="filepath", format="png")
-        api_file = gr.File()
-        api_truth = [gr.Image(type="filepath", format="png") for _ in range(3)]
-        api_metrics = gr.JSON()
-        api_text = gr.Textbox()
+        api_image = CheckedImage(type="filepath", image_mode=None, label="image")
+        api_stage = gr.Radio(list(STAGES), value="64to128", label="stage")
+        api_scale = gr.Dropdown([2, 4, 8], value=2, allow_custom_value=True, label="scale")
+        api_model = gr.Dropdown([*FAMILIES, *ALIASES], value=DEFAULT_MODEL, label="model")
+        api_strength = ApiStrength(value=1.0, minimum=0, maximum=1, label="denoise_strength")
+        api_condition = gr.Radio(list(CONDITIONS), value="clean", label="condition")
+        api_images = gr.File(file_count="multiple", label="images")
+        api_video = gr.File(file_types=motion_serving.ACCEPTED, label="video")
+        api_pair = gr.ImageSlider(type="filepath", format="png", label="bilinear | learned")
+        api_file = gr.File(label="download")
+        api_truth = [gr.Image(type="filepath", format="png", label=name) for name in ("bilinear", "learned", "truth")]
+        api_metrics = gr.JSON(label="scores")
+        api_text = gr.Textbox(label="report")
         api_button = gr.Button()
     api = dict(concurrency_id="model")
     api_button.click(upscale, [api_image, api_stage, api_model, api_strength], [api_pair, api_file],

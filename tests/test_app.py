@@ -436,7 +436,9 @@ def test_client_compare_and_parameter_names(live, tmp_path):
     assert names["/compare"] == ["image", "stage", "model", "condition"]
     assert names["/upscale_by"] == ["image", "scale", "model", "denoise_strength"]
     assert names["/upscale_batch"] == ["images", "scale", "model", "denoise_strength"]
-    assert set(api) == {"/upscale", "/upscale_by", "/upscale_batch", "/compare"}  # the page's events are private
+    assert names["/upscale_video"] == ["video", "scale", "model", "denoise_strength"]
+    # the page's events are private
+    assert set(api) == {"/upscale", "/upscale_by", "/upscale_batch", "/compare", "/upscale_video"}
     rgba = tmp_path / "rgba.png"
     Image.new("RGBA", (40, 30), (200, 10, 10, 128)).save(rgba)
     (bilinear, learned), download = client.predict(handle_file(str(rgba)), "128to256", api_name="/upscale")
@@ -512,6 +514,34 @@ def test_hub_weights_are_used_and_a_corrupt_file_falls_back(tmp_path, tiny_weigh
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_the_api_pages_own_examples_run(live, tmp_path):
+    """Every endpoint called with the example values Gradio's "Use via API" page generates
+    (a local image, or a local GIF for /upscale_video, in place of its example URL); and the
+    scale as the page documents it ("2"), as "2x" and as 2."""
+    from gradio_client import Client, handle_file
+    from motion_files import animation
+
+    url, _ = live
+    client = Client(url, verbose=False)
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    gif = animation(tmp_path / "cat.gif", "GIF")
+    for endpoint, info in api.items():
+        args = []
+        for p in info["parameters"]:
+            example = p["example_input"]
+            if isinstance(example, dict) and "url" in example:  # a file
+                example = handle_file(str(gif if endpoint == "/upscale_video" else EXAMPLE))
+            elif isinstance(example, list):
+                example = [handle_file(EXAMPLE)]
+            args.append(example)
+        assert all(p["label"] == p["parameter_name"] for p in info["parameters"]), endpoint  # no parameter_56
+        client.predict(*args, api_name=endpoint)  # raises AppError if the server refuses
+    for scale in ("2", "2x", 2):
+        _, download = client.predict(handle_file(EXAMPLE), scale, model="clean", api_name="/upscale_by")
+        assert download.endswith("cat.4093-x2-clean.png") and Image.open(download).width == 670
+
+
 def test_readme_client_examples(live, tmp_path):
     """The README's gradio_client block, run as written against a live server (only the
     URL and the file names are pointed at this test's)."""

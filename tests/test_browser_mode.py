@@ -81,7 +81,7 @@ def test_browser_result_matches_the_server_path(page, model, scale):
     assert (last["width"], last["height"]) == want.size
     value = psnr(got.convert("RGB"), want)
     assert value >= 45, f"{model} x{scale}: {value:.1f} dB against the server path"
-    assert last["download_name"] == download_name(EXAMPLE, scale, model)
+    assert last["download_name"] == download_name(EXAMPLE, scale, {"default": "clean"}.get(model, model))
     assert 0 < last["model_bytes"] < 10e6
     assert not external, external
 
@@ -92,7 +92,7 @@ def test_download_and_cancel(page, tmp_path):
     assert last["ok"], last.get("error")
     with page.expect_download() as info:
         page.locator("#bm-download").click()
-    assert info.value.suggested_filename == "cat.4018-x2-default.png"
+    assert info.value.suggested_filename == "cat.4018-x2-clean.png"  # named after the model the visitor chose
     assert Image.open(info.value.path()).size == (552, 748)
     # A run is cancelled between tiles: a 1200x1000 photo at 2x is 12 tiles of 384 px.
     big = tmp_path / "big.png"
