@@ -296,16 +296,17 @@ def upscale_batch(images, scale=2, model=DEFAULT_MODEL, denoise_strength=1.0):
             r = serving.upscale_upload(path, pipeline, ups, named, server().output_dir(), MAX_INPUT_PIXELS,
                                        MAX_OUTPUT_PIXELS, strength=_tagged_strength(strength))
             done.append(r.download)
-            lines.append(f"{name}: {r.input_size[0]}x{r.input_size[1]} -> {r.output_size[0]}x{r.output_size[1]} "
-                         f"({r.total_seconds:.2f} s)")
+            lines.append((name, f"{r.input_size[0]}x{r.input_size[1]} -> {r.output_size[0]}x{r.output_size[1]} "
+                                f"({r.total_seconds:.2f} s)"))
         except ImageRejected as e:
-            lines.append(f"{name}: skipped, {e}")
+            lines.append((name, f"skipped, {e}"))
     if not done:
-        raise gr.Error("No image could be upscaled: " + "; ".join(lines))
-    archive = serving.zip_files(done, server().output_dir(),
-                                serving.download_name("upscaled", pipeline.scale, named, _tagged_strength(strength),
-                                                      suffix=".zip"))
-    return archive, "\n".join(lines)
+        raise gr.Error("No image could be upscaled: " + "; ".join(f"{n}: {line}" for n, line in lines))
+    archive, entries = serving.zip_files(done, server().output_dir(), serving.download_name(
+        "upscaled", pipeline.scale, named, _tagged_strength(strength), suffix=".zip"))
+    entries = iter(entries)  # each upscaled input's name in the zip, in order
+    return archive, "\n".join(f"{n} -> {next(entries)}: {line}" if not line.startswith("skipped") else f"{n}: {line}"
+                              for n, line in lines)
 
 
 @gpu
@@ -381,8 +382,9 @@ def _size_advice(size, scale):
     if w * h * scale ** 2 <= MAX_OUTPUT_PIXELS:
         return _status(f"{w}x{h} in; {scale}x makes {w * scale}x{h * scale}. Press Upscale."), gr.update(visible=False)
     fw, fh = fit_size((w, h), scale, MAX_OUTPUT_PIXELS)
+    smaller = "Choose a smaller scale, or shrink" if scale > 2 else "Shrink"
     return (_status(f"{w}x{h} upscaled {scale}x would be {w * scale}x{h * scale}, over the limit of "
-                    f"{MAX_OUTPUT_PIXELS / 1e6:.1f} megapixels. Choose a smaller scale, or shrink it to "
+                    f"{MAX_OUTPUT_PIXELS / 1e6:.1f} megapixels for a result. {smaller} it to "
                     f"{fw}x{fh} first (one click below).", "error"),
             gr.update(visible=True, value=f"Shrink to {fw}x{fh} and upscale {scale}x"))
 
@@ -527,7 +529,7 @@ def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0):
         strength = _strength(model, denoise if FAMILIES[model].blend_base else 1.0)
         try:
             size = oriented(open_checked(image, MAX_INPUT_PIXELS)).size
-            check_output_size(size, pipeline.scale, MAX_OUTPUT_PIXELS, hint="use a smaller scale")
+            check_output_size(size, pipeline.scale, MAX_OUTPUT_PIXELS)
         except ImageRejected as e:
             raise gr.Error(f"Cannot use this file: {e}.") from None
         _require_weights(model, pipeline.stages, strength)

@@ -137,7 +137,7 @@ def test_batch_zips_the_results_and_names_the_refusals(app, tmp_path):
     archive, lines = app.upscale_batch([EXAMPLE, str(bad), str(ROOT / "examples" / "cat.4018.jpg")], 2, "default")
     with zipfile.ZipFile(archive) as z:
         assert sorted(z.namelist()) == ["cat.4018-x2-default.png", "cat.4093-x2-default.png"]
-    assert "notes.png: skipped" in lines and "cat.4093.jpg: 335x359 -> 670x718" in lines
+    assert "notes.png: skipped" in lines and "cat.4093.jpg -> cat.4093-x2-default.png: 335x359 -> 670x718" in lines
 
 
 def test_compare_handler_scores_all_three(app):
@@ -583,7 +583,9 @@ def test_a_batch_keeps_two_files_of_the_same_name(app, tmp_path):
         assert len(names) == 2 and len(set(n.lower() for n in names)) == 2, names
         reds = sorted(np.asarray(Image.open(z.open(n)))[..., 0].mean() for n in names)
     assert reds[0] < 60 and reds[1] > 150  # both images, not one twice
-    assert lines.count("cat.png") == 2
+    # the report says which input became which file
+    assert lines.splitlines()[0].startswith("cat.png -> cat-x2-default.png:")
+    assert lines.splitlines()[1].startswith("cat.png -> cat-x2-default-2.png:")
 
 
 def test_compare_can_make_the_input_look_like_a_jpeg(app):

@@ -51,7 +51,7 @@ def test_every_hostile_file_through_the_api(cases, live):
                 assert "Traceback" not in error and 'File "' not in error, (name, api, error)
             if api == "/upscale":
                 if name == "big.jpg":  # 6000x4000 x2 = 96 MP: over the page's output limit
-                    assert error and "the limit is 16.8 megapixels" in error, (name, error)
+                    assert error and "results are limited to 16.8 megapixels" in error, (name, error)
                 elif kind == "error":
                     assert error and expect[1] in error, (name, api, error)
                 else:

@@ -22,7 +22,7 @@ def test_open_checked_refuses_with_readable_messages(tmp_path):
 
 def test_output_limit_and_fit():
     images.check_output_size((100, 100), 8, 640_000)  # exactly at the limit: fine
-    with pytest.raises(images.ImageRejected, match="800x808; the limit is 0.6 megapixels out"):
+    with pytest.raises(images.ImageRejected, match="800x808; results are limited to 0.6 megapixels"):
         images.check_output_size((100, 101), 8, 640_000)
     assert images.fit_size((800, 600), 8, 4096 * 4096) == (591, 443)
     assert images.fit_size((100, 100), 2, 10**6) == (100, 100)
@@ -72,3 +72,16 @@ def test_display_mode():
     assert images.display_mode(Image.new("I;16", (2, 2), 65535)).getpixel((0, 0)) == (255, 255, 255)
     assert images.display_mode(Image.new("CMYK", (2, 2))).mode == "RGB"
     assert images.display_mode(Image.new("LA", (2, 2))).mode == "RGBA"
+
+
+def test_an_empty_file_is_called_empty(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(images.ImageRejected, match="the file is empty"):
+        images.open_checked(tmp_path / "empty.png")
+
+
+def test_the_way_out_of_the_output_limit_fits_the_scale():
+    with pytest.raises(images.ImageRejected, match=r"\(shrink it first\)$"):
+        images.check_output_size((3000, 2000), 2, 4096 ** 2)
+    with pytest.raises(images.ImageRejected, match="shrink it first, or use a smaller scale"):
+        images.check_output_size((1000, 1000), 8, 4096 ** 2)

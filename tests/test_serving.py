@@ -31,7 +31,7 @@ def test_upscale_upload_chains_and_reports(tmp_path):
     assert Image.open(r.download).size == Image.open(r.bilinear).size == (1340, 1436)
     assert r.network_seconds <= r.total_seconds and r.device == "cpu"
     assert "335x359 -> 1340x1436 (x4)" in r.summary("default")
-    with pytest.raises(ImageRejected, match="shrink it to fit"):
+    with pytest.raises(ImageRejected, match="shrink it first, or use a smaller scale"):
         serving.upscale_upload(EXAMPLE, Pipeline.for_scale(4), ups, "default", tmp_path, 10**8, 10**6)
     r = serving.upscale_upload(EXAMPLE, Pipeline.for_scale(4), ups, "default", tmp_path, 10**8, 10**6,
                                shrink_to_fit=True)
@@ -63,8 +63,10 @@ def test_zip_and_output_dirs(tmp_path):
     for name in ("x.png", "y.png"):
         Image.new("RGB", (4, 4)).save(tmp_path / name)
         files.append(tmp_path / name)
-    with zipfile.ZipFile(serving.zip_files(files, tmp_path, "out.zip")) as z:
-        assert sorted(z.namelist()) == ["x.png", "y.png"]
+    archive, names = serving.zip_files([*files, files[0]], tmp_path, "out.zip")
+    assert names == ["x.png", "y.png", "x-2.png"]
+    with zipfile.ZipFile(archive) as z:
+        assert sorted(z.namelist()) == ["x-2.png", "x.png", "y.png"]
 
 
 def test_an_animation_on_the_still_path_says_so(tmp_path):

@@ -5,6 +5,7 @@ header first, refuses oversized images before a pixel is decoded (decompression 
 decodes fully so truncated files fail here, and turns every failure into
 ``ImageRejected`` with a message meant for the person who sent the file.
 """
+import os
 import warnings
 
 from PIL import ExifTags, Image, ImageOps
@@ -25,6 +26,8 @@ def open_checked(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if os.path.getsize(path) == 0:
+                raise ImageRejected("the file is empty (0 bytes)")
             img = Image.open(path)
             w, h = img.size  # from the header, before any pixel is decoded
             if w * h > max_pixels:
@@ -47,11 +50,13 @@ def open_checked(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
 
 
 def check_output_size(size, factor: int, max_output_pixels: int, hint: str = "") -> None:
-    """Raise ImageRejected when ``size`` (w, h) upscaled by ``factor`` would pass the limit."""
+    """Raise ImageRejected when ``size`` (w, h) upscaled by ``factor`` would pass the limit.
+    ``hint``: the way out; by default, shrinking it (and, above 2x, a smaller scale)."""
     w, h = size
     if w * h * factor ** 2 > max_output_pixels:
-        raise ImageRejected(f"{w}x{h} upscaled x{factor} would be {w * factor}x{h * factor}; the limit is "
-                            f"{max_output_pixels / 1e6:.1f} megapixels out" + (f" ({hint})" if hint else ""))
+        hint = hint or ("shrink it first" if factor <= 2 else "shrink it first, or use a smaller scale")
+        raise ImageRejected(f"{w}x{h} upscaled x{factor} would be {w * factor}x{h * factor}; results are limited to "
+                            f"{max_output_pixels / 1e6:.1f} megapixels ({hint})")
 
 
 def oriented(img: Image.Image) -> Image.Image:

@@ -93,7 +93,7 @@ def upscale_upload(path, pipeline: Pipeline, upscalers: list, model: str, out_di
     done = upscale_file(path, upscalers, out_dir / download_name(path, pipeline.scale, model, strength),
                         max_input_pixels=max_input_pixels, max_output_pixels=max_output_pixels,
                         shrink_to_fit=shrink_to_fit, progress=progress,
-                        limit_hint="shrink it to fit, or use a smaller scale", beside=page_files)
+                        limit_hint="", beside=page_files)  # check_output_size's own way out
     bilinear, shown = done.beside
     return Result(str(bilinear), str(shown or done.path), str(done.path), done.image.size, done.result.size,
                   done.network_seconds, time.perf_counter() - started, str(upscalers[0].device), done.shrunk_from,
@@ -195,16 +195,18 @@ def metrics_table(scores: dict, labels: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def zip_files(paths, out_dir: Path, name="upscaled.zip") -> str:
-    """One zip of ``paths`` (stored, not deflated: PNGs are compressed already). Two files
-    of the same name (``cat.jpg`` from two folders) both go in: the second and later ones
-    get ``-2``, ``-3`` ... before the suffix, so unpacking never overwrites a result."""
+def zip_files(paths, out_dir: Path, name="upscaled.zip") -> tuple:
+    """One zip of ``paths`` (stored, not deflated: PNGs are compressed already) -> (its path,
+    each file's name in it, in order). Two files of the same name (``cat.jpg`` from two
+    folders) both go in: the second and later ones get ``-2``, ``-3`` ... before the suffix,
+    so unpacking never overwrites a result, and the report can say which is which."""
     target = Path(out_dir) / name
-    used = set()
+    used, names = set(), []
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as z:
         for p in paths:
-            z.write(p, unique_name(Path(p).name, used))
-    return str(target)
+            names.append(unique_name(Path(p).name, used))
+            z.write(p, names[-1])
+    return str(target), names
 
 
 def unique_name(name: str, used: set) -> str:
