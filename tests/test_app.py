@@ -167,7 +167,7 @@ def test_output_limit_is_enforced(app, tmp_path):
 
     big = tmp_path / "big.png"
     Image.new("RGB", (600, 600)).save(big)  # x8 -> 4800x4800 > 16.8 MP
-    with pytest.raises(gr.Error, match="the limit is"):
+    with pytest.raises(gr.Error, match="results are limited to 16.8 megapixels"):
         app.upscale(str(big), "64to512", "default")
     with pytest.raises(gr.Error, match="scale must be 2, 4 or 8"):
         app.upscale_by(EXAMPLE, 3, "default")

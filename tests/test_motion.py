@@ -222,3 +222,10 @@ def test_a_still_is_not_motion(tmp_path, ups):
     assert kind_of(tmp_path / "still.png") == "still"
     with pytest.raises(ImageRejected, match="still image"):
         upscale_motion(tmp_path / "still.png", ups, tmp_path / "o.png")
+
+
+def test_the_first_seconds_of_an_animation(tmp_path, ups):
+    src = animation(tmp_path / "anim.gif", "GIF")  # frames start at 0, 80, 170, 270 ... ms
+    result = upscale_motion(src, ups, tmp_path / "out.gif", first_seconds=0.2)
+    out, got = durations(result.path)
+    assert out.n_frames == 3 and got == DURATIONS_MS[:3] and "first 3 of its 6 frames" in result.summary()

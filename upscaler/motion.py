@@ -187,35 +187,31 @@ def _animation(path, upscalers, out_path, fmt, limits, first_seconds, max_input_
     img = open_checked(path, max_input_pixels or 10 ** 9)
     info = animation.describe(img)
     factor = factor_of(upscalers)
-    _check(limits, info.frames, None, info.size, factor, None)
-    max_frames = None
-    if first_seconds:  # durations are read frame by frame: stop once they add up
-        max_frames = info.frames
+    # the declared frame count is checked at once, unless only the first seconds are wanted
+    _check(limits, None if first_seconds else info.frames, None, info.size, factor, None)
     per_frame = info.size[0] * info.size[1] * factor ** 2
-    network, out = 0.0, []
-    sources = _counted(animation.frames(img, info, max_frames), limits, per_frame)
     firsts = []
 
-    def keep_first(frames):
+    def wanted(frames):
+        """All frames, or those that start within ``first_seconds`` (a frame's duration is
+        known once it is read: the last of ``info.durations_ms``)."""
         for frame in frames:
+            starts_at = (sum(info.durations_ms) - info.durations_ms[-1]) / 1000
+            if first_seconds and starts_at >= first_seconds:
+                return
             if not firsts:
                 firsts.append(frame)
-            if first_seconds and sum(info.durations_ms) / 1000 > first_seconds and len(info.durations_ms) > 1:
-                return
             yield frame
 
-    t = time.perf_counter()
-    for frame in _reporting(upscaled_frames(keep_first(sources), upscalers, cancel=cancel), progress, info.frames):
-        out.append(frame)
-    network = time.perf_counter() - t
+    started_network = time.perf_counter()
+    sources = wanted(_counted(animation.frames(img, info), limits, per_frame))
+    out = list(_reporting(upscaled_frames(sources, upscalers, cancel=cancel), progress, info.frames))
+    network = time.perf_counter() - started_network
     if not out:
         raise ImageRejected("the animation has no frames")
     info.durations_ms = info.durations_ms[:len(out)]
-    suffix_fmt = fmt or {".gif": "gif", ".webp": "webp", ".png": "png", ".apng": "png"}.get(out_path.suffix.lower())
-    animation.write(out_path, out, info, suffix_fmt)
-    notes = []
-    if len(out) < info.frames:
-        notes.append(f"The first {len(out)} of its {info.frames} frames were upscaled.")
+    animation.write(out_path, out, info, fmt or animation.FORMATS.get(out_path.suffix.lower(), "PNG").lower())
+    notes = [f"The first {len(out)} of its {info.frames} frames were upscaled."] if len(out) < info.frames else []
     return MotionResult(out_path, "animation", len(out), info.size, out[0].size, sum(info.durations_ms) / 1000,
                         network, time.perf_counter() - started, (firsts[0], out[0]), notes)
 
