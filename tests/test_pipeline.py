@@ -50,6 +50,6 @@ def test_upscale_file_keeps_facts_and_writes_whole(tmp_path):
     out = Image.open(done.path)
     assert out.size == (40, 24) and round(out.info["dpi"][0]) == 300
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "out.png"]
-    with pytest.raises(ImageRejected, match="the limit"):
+    with pytest.raises(ImageRejected, match="results are limited to"):
         upscale_file(src, [up], tmp_path / "big.png", max_input_pixels=10**6, max_output_pixels=100)
     assert not (tmp_path / "big.png").exists()
