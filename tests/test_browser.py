@@ -92,7 +92,7 @@ def test_upscale_4x_with_labels_1to1_detail_and_facts(page):
     status = page.locator("#status").inner_text()
     assert "335x359 -> 1340x1436" in status and "network" in status and "total" in status
     assert "photo (JPEG, noise), denoise 0.5" in status
-    assert "cat.4093-x4-photo.png" in page.locator("#download").inner_text()
+    assert "cat.4093-x4-photo-d0.5.png" in page.locator("#download").inner_text()  # the strength that ran
     # where the crops come from is shown on a thumbnail of the input
     page.wait_for_function(RENDERED, arg="#crop-where", timeout=30_000)
     shot(page, "2-upscaled-4x")
