@@ -345,6 +345,7 @@ def test_every_job_shares_one_concurrency_limit(app, demo):
     assert demo._queue.default_concurrency_limit == app.CONCURRENCY
 
 
+@pytest.mark.slow  # a subprocess
 def test_importing_the_app_does_no_heavy_work():
     """``import app`` reads settings only: no networks loaded, no torch threads, no folders,
     no allocator tuning; ``create_app()`` does all of that once, then builds the page."""
@@ -514,7 +515,6 @@ def test_hub_weights_are_used_and_a_corrupt_file_falls_back(tmp_path, tiny_weigh
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_the_api_pages_own_examples_run(live, tmp_path):
     """Every endpoint called with the example values Gradio's "Use via API" page generates
     (a local image, or a local GIF for /upscale_video, in place of its example URL); and the
@@ -542,6 +542,7 @@ def test_the_api_pages_own_examples_run(live, tmp_path):
         assert download.endswith("cat.4093-x2-clean.png") and Image.open(download).width == 670
 
 
+@pytest.mark.slow
 def test_readme_client_examples(live, tmp_path):
     """The README's gradio_client block, run as written against a live server (only the
     URL and the file names are pointed at this test's)."""

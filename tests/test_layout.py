@@ -14,6 +14,7 @@ def imported_by(module: str) -> set:
     return set(p.stdout.split())
 
 
+@pytest.mark.slow  # a subprocess each
 @pytest.mark.parametrize("module, never", [
     ("upscaler.resize", {"upscaler.data", "upscaler.degradations"}),  # the lowest floor
     ("upscaler.degradations", {"upscaler.data"}),  # no circle: both stand on resize
