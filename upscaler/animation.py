@@ -64,11 +64,11 @@ def describe(img: Image.Image) -> AnimationInfo:
     return AnimationInfo(img.format, img.size, img.n_frames, plays, transparent, [])
 
 
-def frames(img: Image.Image, info: AnimationInfo, max_frames: int | None = None):
+def frames(img: Image.Image, info: AnimationInfo):
     """The whole frames of ``img``, RGB or RGBA, one at a time; their durations go into
     ``info.durations_ms`` as they are read."""
     mode = "RGBA" if info.transparent else "RGB"
-    for i in range(info.frames if max_frames is None else min(info.frames, max_frames)):
+    for i in range(info.frames):
         try:
             img.seek(i)
             img.load()  # WebP says a frame's duration once the frame is decoded

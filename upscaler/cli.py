@@ -21,6 +21,7 @@ from .inference import DTYPES
 from .models import DEFAULT_MODEL, FAMILIES
 from .protocol import eval_pair, image_files
 from .stages import STACK_STAGE, STAGES, TWO_X_STAGES
+from .video import OUTPUTS as VIDEO_OUTPUTS
 from .weights import bundled_weights_dir, whole_curve
 
 
@@ -41,7 +42,7 @@ def cmd_upscale(args) -> int:
     from . import jobs
     from .inference import load_upscaler
     from .motion import MotionLimits
-    from .pipeline import Pipeline
+    from .pipeline import Pipeline, factor_of
 
     try:
         tasks = jobs.plan(args.inputs, args.output_dir, args.format, args.video_format)
@@ -54,9 +55,7 @@ def cmd_upscale(args) -> int:
     ups = [load_upscaler(s, model=args.model, weights=args.weights, repo_id=args.repo_id, revision=args.revision,
                          device=device, dtype=args.dtype, self_ensemble=args.self_ensemble,
                          denoise_strength=args.denoise_strength) for s in stages]
-    factor = 1
-    for up in ups:
-        factor *= up.factor
+    factor = factor_of(ups)
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     share = jobs.mine(tasks, state)
@@ -243,7 +242,7 @@ def build_parser():
     u.add_argument("--format", default=None, choices=[*FORMATS, "gif"],
                    help="stills: png (default; lossless, keeps 16-bit), webp or jpeg, with the input's ICC, DPI "
                         "and EXIF. Animations: their own format by default, or gif, webp (lossless) or png (APNG)")
-    u.add_argument("--video-format", default="mp4", choices=["mp4", "webm"],
+    u.add_argument("--video-format", default="mp4", choices=list(VIDEO_OUTPUTS),
                    help="videos: mp4 (H.264) or webm (VP9); timing, rotation and audio are kept")
     u.add_argument("--crf", type=_number_type(int, 0, 63, "a whole number"), default=None,
                    help="video quality: lower is better and larger (default 20 for H.264, 32 for VP9)")

@@ -54,7 +54,7 @@ class MotionResult:
     input_size: tuple
     output_size: tuple
     seconds: float            # the clip's length
-    network_seconds: float
+    network_seconds: float    # the networks alone
     total_seconds: float
     first_frame: tuple = None  # (input frame, upscaled frame) as PIL images: what the demo shows
     notes: list = dataclasses.field(default_factory=list)
@@ -90,20 +90,36 @@ def output_suffix(path, kind: str, fmt: str | None = None, video_format: str = "
 
 
 # ------------------------------------------------------------------------- the engine
-def upscaled_frames(frames, upscalers, batch: int = BATCH, cancel=None):
+class Stopwatch:
+    """Seconds spent in the networks alone (not decoding or encoding), added up."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+
+def upscaled_frames(frames, upscalers, batch: int = BATCH, cancel=None, stopwatch: Stopwatch | None = None):
     """PIL frames in, upscaled PIL frames out, in order. RGB frames of one size go through
     the networks ``batch`` at a time, rounded to 8 bits between stages exactly as a still
-    is (so a frame's result equals the still path's); others one by one."""
+    is (so a frame's result equals the still path's); others one by one. ``stopwatch``
+    hears the time the networks take."""
+    stopwatch = stopwatch or Stopwatch()
     pending = []
     for frame in frames:
         if cancel is not None and cancel():
             raise MotionCancelled()
         pending.append(frame)
         if len(pending) == batch:
-            yield from _upscale_batch(pending, upscalers)
+            yield from _timed_batch(pending, upscalers, stopwatch)
             pending = []
     if pending:
-        yield from _upscale_batch(pending, upscalers)
+        yield from _timed_batch(pending, upscalers, stopwatch)
+
+
+def _timed_batch(images, upscalers, stopwatch: Stopwatch):
+    started = time.perf_counter()
+    out = _upscale_batch(images, upscalers)
+    stopwatch.seconds += time.perf_counter() - started
+    return out
 
 
 def _upscale_batch(images, upscalers):
@@ -203,17 +219,17 @@ def _animation(path, upscalers, out_path, fmt, limits, first_seconds, max_input_
                 firsts.append(frame)
             yield frame
 
-    started_network = time.perf_counter()
+    stopwatch = Stopwatch()
     sources = wanted(_counted(animation.frames(img, info), limits, per_frame))
-    out = list(_reporting(upscaled_frames(sources, upscalers, cancel=cancel), progress, info.frames))
-    network = time.perf_counter() - started_network
+    out = list(_reporting(upscaled_frames(sources, upscalers, cancel=cancel, stopwatch=stopwatch), progress,
+                          info.frames))
     if not out:
         raise ImageRejected("the animation has no frames")
     info.durations_ms = info.durations_ms[:len(out)]
     animation.write(out_path, out, info, fmt or animation.FORMATS.get(out_path.suffix.lower(), "PNG").lower())
     notes = [f"The first {len(out)} of its {info.frames} frames were upscaled."] if len(out) < info.frames else []
     return MotionResult(out_path, "animation", len(out), info.size, out[0].size, sum(info.durations_ms) / 1000,
-                        network, time.perf_counter() - started, (firsts[0], out[0]), notes)
+                        stopwatch.seconds, time.perf_counter() - started, (firsts[0], out[0]), notes)
 
 
 def _video(path, upscalers, out_path, video_format, crf, limits, first_seconds, progress, cancel, started):
@@ -229,22 +245,27 @@ def _video(path, upscalers, out_path, video_format, crf, limits, first_seconds, 
         total = info.frames
         if total and first_seconds and info.seconds:
             total = max(1, round(total * min(1.0, first_seconds / info.seconds)))
-        timestamps, firsts, frames_done, network = [], [], 0, 0.0
+        timestamps, firsts_in, firsts_out, frames_done, stopwatch = [], [], [], 0, Stopwatch()
+
+        def keep_first(frames):  # the first decoded frame, for the demo's bilinear | learned view
+            for frame in frames:
+                if not firsts_in:
+                    firsts_in.append(frame)
+                yield frame
+
         with written_whole(out_path) as tmp:
             writer = video.VideoWriter(tmp, video_format, size_out, stream.time_base, info.fps, info.rotation,
                                        audio, crf)
             try:
-                decoded = _decoded(container, stream, audio, writer, first_seconds, timestamps)
+                decoded = keep_first(_decoded(container, stream, audio, writer, first_seconds, timestamps))
                 frames = _counted(decoded, limits, per_frame)
-                t = time.perf_counter()
-                for i, frame in enumerate(upscaled_frames(frames, upscalers, cancel=cancel)):
-                    if not firsts:
-                        firsts.append(frame)
+                for i, frame in enumerate(upscaled_frames(frames, upscalers, cancel=cancel, stopwatch=stopwatch)):
+                    if not firsts_out:
+                        firsts_out.append(frame)
                     writer.add(np.asarray(frame), timestamps[i])
                     frames_done += 1
                     if progress:
                         progress(frames_done, total)
-                network = time.perf_counter() - t
                 if not frames_done:
                     raise ImageRejected("the video has no frames that can be decoded")
             except BaseException:
@@ -259,9 +280,8 @@ def _video(path, upscalers, out_path, video_format, crf, limits, first_seconds, 
     seconds = float((timestamps[-1] - timestamps[0]) * stream.time_base) if len(timestamps) > 1 else 0.0
     if info.fps and frames_done:
         seconds += 1 / info.fps
-    first_in = firsts and first_frame_in(path)
-    return MotionResult(out_path, "video", frames_done, info.size, size_out, seconds, network,
-                        time.perf_counter() - started, (first_in, firsts[0]) if firsts else None)
+    return MotionResult(out_path, "video", frames_done, info.size, size_out, seconds, stopwatch.seconds,
+                        time.perf_counter() - started, (firsts_in[0], firsts_out[0]))
 
 
 def _end_pts(stream, timestamps, first_seconds):
@@ -273,17 +293,6 @@ def _end_pts(stream, timestamps, first_seconds):
             return end
     if stream.average_rate:
         return timestamps[-1] + max(1, round(1 / (stream.average_rate * stream.time_base)))
-    return None
-
-
-def first_frame_in(path) -> Image.Image | None:
-    """The first frame of a video as an RGB image (for the demo's bilinear | learned view)."""
-    container, stream, _, _ = video.open_video(path)
-    try:
-        for frame in container.decode(stream):
-            return Image.fromarray(video.to_rgb(frame), "RGB")
-    finally:
-        container.close()
     return None
 
 

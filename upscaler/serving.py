@@ -92,8 +92,7 @@ def upscale_upload(path, pipeline: Pipeline, upscalers: list, model: str, out_di
 
     done = upscale_file(path, upscalers, out_dir / download_name(path, pipeline.scale, model, strength),
                         max_input_pixels=max_input_pixels, max_output_pixels=max_output_pixels,
-                        shrink_to_fit=shrink_to_fit, progress=progress,
-                        limit_hint="", beside=page_files)  # check_output_size's own way out
+                        shrink_to_fit=shrink_to_fit, progress=progress, beside=page_files)
     bilinear, shown = done.beside
     return Result(str(bilinear), str(shown or done.path), str(done.path), done.image.size, done.result.size,
                   done.network_seconds, time.perf_counter() - started, str(upscalers[0].device), done.shrunk_from,

@@ -193,11 +193,3 @@ class VideoWriter:
                 self.held.duration = end_pts - self.held.pts
             self.out.mux(self.held)
         self.out.close()
-
-
-def frame_image(rgb: np.ndarray) -> Image.Image:
-    return Image.fromarray(rgb, "RGB")
-
-
-def output_path(path: Path, video_format: str) -> Path:
-    return path.with_suffix(f".{video_format}")
