@@ -33,6 +33,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 
@@ -41,7 +42,7 @@ import torch
 from PIL import Image
 from starlette.middleware import Middleware
 
-from upscaler import browser, motion_serving, process, serving
+from upscaler import browser, motion_serving, process, runtimes, serving
 from upscaler.conditions import CONDITIONS
 from upscaler.images import DEFAULT_MAX_PIXELS, ImageRejected, check_output_size, fit_size, open_checked, oriented
 from upscaler.inference import DTYPES, Upscaler, pick_device
@@ -66,6 +67,11 @@ MAX_QUEUE = int(os.environ.get("UPSCALER_MAX_QUEUE", 24))
 DTYPE = os.environ.get("UPSCALER_DTYPE") or None
 if DTYPE not in (None, *DTYPES):
     raise SystemExit(f"UPSCALER_DTYPE={DTYPE!r}: use {', '.join(DTYPES[:-1])} or {DTYPES[-1]} (or leave it unset).")
+# What runs the networks: auto (the fastest installed runtime: upscaler/runtimes.py), torch,
+# openvino or onnxruntime.
+BACKEND = os.environ.get("UPSCALER_BACKEND") or "auto"
+if BACKEND not in runtimes.BACKENDS:
+    raise SystemExit(f"UPSCALER_BACKEND={BACKEND!r}: use {', '.join(runtimes.BACKENDS)} (or leave it unset).")
 # How long result files and Gradio's cached uploads live (see Server).
 OUTPUT_TTL = float(os.environ.get("UPSCALER_OUTPUT_TTL", process.OUTPUT_TTL_S))  # seconds
 CACHE_TTL = int(os.environ.get("UPSCALER_CACHE_TTL", process.CACHE_TTL_S))  # seconds
@@ -88,10 +94,28 @@ def load_all(device):
     """-> ({(model, stage name): Upscaler}, {(model, stage name): float32 net}, message
     about where the weights came from)."""
     nets, sources, message = load_serving(FAMILIES, STAGES, DEFAULT_REPO_ID, DEFAULT_REVISION)
-    upscalers = {key: Upscaler(net, key[1], device=device, dtype=DTYPE, model=key[0], source=sources[key])
-                 for key, net in nets.items()}
+    upscalers = {key: Upscaler(net, key[1], device=device, dtype=DTYPE, model=key[0], source=sources[key],
+                               backend=BACKEND) for key, net in nets.items()}
     log.warning("%s sources: %s", message, sorted(set(sources.values())))
-    return upscalers, nets, f"{message} Device: {device}."
+    some = next(iter(upscalers.values()))
+    runs_on = f"{some.backend} ({str(some.dtype).replace('torch.', '')})"
+    log.warning("the networks run on %s; installed: %s", runs_on, runtimes.versions())
+    return upscalers, nets, f"{message} Device: {device}. Runtime: {runs_on}; installed: {runtimes.versions()}."
+
+
+def warm_up(upscalers: dict, first_model: str, run):
+    """Compile a graph runtime's networks (export + compile, 0.1-0.3 s each on 2 cores; the
+    first export also loads torch's exporter, about 1 s), the page's model first, each as a
+    job of its own on the torch threads (``run``): start-up does not wait for them, and a
+    request waits at most for the one under way. A request for a network not compiled yet
+    compiles it itself."""
+    for key in sorted(upscalers, key=lambda k: k[0] != first_model):
+        try:
+            run(upscalers[key].warm_up)
+        except Exception:  # the request that needs it will compile it again and report the error
+            if not threading.main_thread().is_alive():
+                return  # the process is exiting and its torch threads are gone
+            log.exception("could not compile %s", key)
 
 
 class Server:
@@ -126,6 +150,8 @@ class Server:
         # The page starts on the photo model (visitors upload JPEGs) where its weights loaded.
         self.page_model = (PHOTO_MODEL if all((PHOTO_MODEL, s) in self.upscalers for s in STAGES)
                            else DEFAULT_MODEL)
+        threading.Thread(target=warm_up, args=(self.upscalers, self.page_model, self.torch.run), name="warm-up",
+                         daemon=True).start()
         # A blend costs a weight copy and a cast, not worth redoing per request: kept.
         self.blend = functools.lru_cache(maxsize=12)(self._blend)
         self.cancels = motion_serving.Cancels()  # the GIF / video tab's Cancel reaches its job here
@@ -134,7 +160,7 @@ class Server:
         """A denoise-strength blend of ``model`` with its clean twin for ``stage``."""
         net = blend_networks(self.nets[FAMILIES[model].blend_base, stage], self.nets[model, stage], strength)
         plain = self.upscalers[model, stage]
-        return Upscaler(net, stage, device=plain.device, dtype=plain.dtype,
+        return Upscaler(net, stage, device=plain.device, dtype=plain.dtype, backend=plain.backend,
                         model=f"{model} (denoise {strength:g})", source=plain.source)
 
     def output_dir(self) -> Path:

@@ -27,7 +27,8 @@ python benchmarks/soak.py | tee docs/soak.md
 # Set5 / Set14 / BSD100 at x2, x4, x8
 python benchmarks/quality.py --output benchmarks/results/quality.json | tee benchmarks/results/quality.md
 # speed and memory, the training loop, the demo end to end (run last, alone)
-python benchmarks/speed.py --output benchmarks/results/speed.json | tee benchmarks/results/speed.md
+python benchmarks/runtime_speed.py --output benchmarks/results/runtimes.json | tee benchmarks/results/runtimes.md
+python benchmarks/speed.py --no-runtimes --output benchmarks/results/speed.json | tee benchmarks/results/speed.md
 python benchmarks/train_speed.py | tee benchmarks/results/train-speed.md
 python benchmarks/app_latency.py | tee benchmarks/results/app-latency.md
 python benchmarks/browser_speed.py | tee benchmarks/results/browser-speed.md

@@ -5,6 +5,8 @@ reference networks, in one run on this machine.
     python benchmarks/speed.py --quick    # smoke test: fewer repeats, no torch.compile
 
 Tables printed:
+0. the runtimes side by side, what ``backend="auto"`` chooses from (benchmarks/runtime_speed.py;
+   skipped with --no-runtimes);
 1. latency / throughput of each stage (default model) per variant, batch 1 and batched;
 2. quality change of each variant vs eager fp32 on cats/val (PSNR-Y, fixed-size protocol)
    and time per output megapixel: the trade-off that picks the default;
@@ -188,6 +190,7 @@ def main(argv=None):
     ap.add_argument("--weights", default=None)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--output", default=None)
+    ap.add_argument("--no-runtimes", action="store_true", help="skip the runtimes table (runtime_speed.py)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     repeats, warmup = (2, 1) if args.quick else (10, 3)
@@ -198,6 +201,11 @@ def main(argv=None):
     photos = [Image.open(p).convert("RGB") for p in sorted(CATS_VAL.glob("*.jpg"))[:4 if args.quick else 32]]
     results = {"machine": f"{describe_device('cpu')}, torch {torch.__version__}, threads {torch.get_num_threads()}",
                "rows": []}
+    if not args.no_runtimes:
+        import runtime_speed
+
+        results["runtimes"] = runtime_speed.run(args.quick, args.threads, weights=args.weights)
+        print()
     print(f"# Speed: {results['machine']}\n")
 
     for device in devices:

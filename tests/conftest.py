@@ -20,6 +20,7 @@ os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
 TEST_TMP = tempfile.mkdtemp(prefix="upscaler-tests-")
 tempfile.tempdir = os.environ["TMPDIR"] = TEST_TMP
 os.environ["GRADIO_TEMP_DIR"] = os.path.join(TEST_TMP, "gradio")
+os.environ["UPSCALER_CACHE"] = os.path.join(TEST_TMP, "cache")  # the graph runtimes' ONNX files
 
 
 def pytest_sessionfinish(session, exitstatus):

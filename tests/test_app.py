@@ -9,6 +9,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 from conftest import ROOT
 from helpers import app_log, running_app
 from hub_server import serve
@@ -74,24 +75,35 @@ def test_handlers_run_every_network_on_the_torch_thread(app, monkeypatch):
     assert progress  # reported from the torch thread
 
 
+def test_the_networks_run_on_auto_and_about_says_which(app):
+    from upscaler import runtimes
+
+    want = runtimes.pick_backend("auto", torch.device("cpu"))
+    assert {u.backend for u in app.server().upscalers.values()} == {want}
+    assert f"Runtime: {want} (" in app._about()
+    up = app.server().blend("photo", "64to128", 0.5)  # blends run where their model runs
+    assert up.backend == want
+
+
 def test_browser_mode_exports_on_the_torch_thread(app, monkeypatch):
     """Browser mode's first request for a network exports it to ONNX: also torch work, so
     also on the app's torch thread (a team of OpenMP threads left on a Gradio worker would
     slow every later request)."""
     import threading
 
-    from upscaler import browser
+    from upscaler import export
 
-    threads, write = [], browser.write_onnx
+    threads, write = [], export.write_onnx
 
-    def spy(net, path):
+    def spy(net, path, facts=None):
         threads.append(threading.current_thread().name)
-        return write(net, path)
+        return write(net, path, facts)
 
-    monkeypatch.setattr(browser, "write_onnx", spy)
+    monkeypatch.setattr(export, "write_onnx", spy)
     plan, status = app.page_browser_plan(EXAMPLE, "2x", "photo", "64to128", 0.37)  # a blend no other test asks for
     assert plan is not None, status
-    assert len(threads) == 1 and threads[0].startswith("torch")
+    # the blend's export, and any of the start-up's warm-up (also on the torch thread) under way
+    assert threads and all(name.startswith("torch") for name in threads)
 
 
 @pytest.mark.parametrize("scale", [2, 4, 8])
@@ -463,6 +475,9 @@ def test_a_bad_setting_stops_the_server_with_a_message():
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "UPSCALER_DTYPE": "float8"}
     p = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode != 0 and "UPSCALER_DTYPE='float8': use float32, bfloat16 or float16" in p.stderr
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "UPSCALER_BACKEND": "tensorrt"}
+    p = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0 and "UPSCALER_BACKEND='tensorrt': use auto, torch, openvino, onnxruntime" in p.stderr
 
 
 @pytest.mark.slow

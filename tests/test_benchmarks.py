@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from conftest import ROOT
 
 
@@ -19,11 +20,25 @@ def test_quality_benchmark_runs(tiny_weights):
 
 @pytest.mark.slow
 def test_speed_benchmark_runs(tiny_weights):
-    p = subprocess.run([sys.executable, "benchmarks/speed.py", "--quick", "--weights", str(tiny_weights)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    p = subprocess.run([sys.executable, "benchmarks/speed.py", "--quick", "--no-runtimes", "--weights",
+                        str(tiny_weights)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
     for text in ("channels_last bf16", "onnxruntime fp32", "SRVGGNetCompact", "EDSR-baseline", "PIL lanczos",
                  "peak RSS, MB", "| 64to512 | 64x64 | eager fp32 |"):
+        assert text in p.stdout, text
+
+
+@pytest.mark.slow
+def test_runtime_benchmark_runs(tiny_weights):
+    from upscaler import runtimes
+
+    p = subprocess.run([sys.executable, "benchmarks/runtime_speed.py", "--quick", "--weights", str(tiny_weights)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    auto = runtimes.pick_backend("auto", torch.device("cpu"))
+    for text in ("| default | torch eager fp32 |", "| default | torch jit.freeze fp32 |", f"auto picks **{auto} (",
+                 "## A fresh process per runtime", "- **ONNX file (as exported)**: Conv 22", "| 64->512 of 64x64 |",
+                 *(f"| default | {b} fp32 |" for b in runtimes.GRAPH_RUNTIMES if runtimes.installed(b))):
         assert text in p.stdout, text
 
 

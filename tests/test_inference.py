@@ -155,18 +155,20 @@ def test_reduced_precision_casts_a_copy_and_matches_autocast(model):
 @pytest.mark.parametrize("model", list(FAMILIES))
 def test_default_dtype_follows_the_device_and_the_network(tiny_weights, model):
     """Reduced precision only where the network lists it as measured-safe and the device
-    runs it natively (CPU: AMX / AVX-512-BF16; CUDA: bf16 where supported, else fp16)."""
-    from upscaler.inference import cpu_has_native_bf16
+    runs it fast (CPU: AMX; CUDA: bf16 where supported, else fp16), in eager torch (the
+    graph runtimes' rule: tests/test_runtimes.py)."""
+    from upscaler.runtimes import cpu_has_amx
 
-    up = load_upscaler("64to128", model=model, weights=tiny_weights)
+    up = load_upscaler("64to128", model=model, weights=tiny_weights, backend="torch")
     safe = FAMILIES[model].two_x.reduced_dtypes
     if up.device.type == "cuda":
         bf16 = "bfloat16" in safe and torch.cuda.is_bf16_supported()
         want = torch.bfloat16 if bf16 else torch.float16 if "float16" in safe else torch.float32
     else:
-        want = torch.bfloat16 if "bfloat16" in safe and cpu_has_native_bf16() else torch.float32
+        want = torch.bfloat16 if "bfloat16" in safe and cpu_has_amx() else torch.float32
     assert up.dtype == want
-    assert load_upscaler("64to128", model=model, weights=tiny_weights, dtype="float32").dtype == torch.float32
+    assert load_upscaler("64to128", model=model, weights=tiny_weights, dtype="float32",
+                         backend="torch").dtype == torch.float32
 
 
 def test_missing_weights_are_a_clear_error(tmp_path):

@@ -8,8 +8,9 @@ only hands it two things:
   that copy; elsewhere (a Space has no npm) the page loads the same version from the
   jsDelivr CDN, checked against ``RUNTIME_INTEGRITY`` (the file's sha384, the same bytes
   as the npm package's; ``tests/test_browser_mode.py`` checks it against the npm copy);
-* the networks as ONNX files (``export.write_onnx``), exported the first time a page asks
-  for one and kept in a folder for the life of the server. The photo model's
+* the networks as ONNX files, the same files the server's graph runtimes run
+  (``runtimes.cached_onnx``: exported once per network, cached by content), linked into a
+  folder under readable names the first time a page asks for one. The photo model's
   denoise-strength blends exist only at run time, so they could not be bundled anyway;
   an export takes 0.02-0.23 s on the 2-core machine (the first 1.0 s, as it loads the
   exporter; ``upscaler export --all`` prints each).
@@ -19,12 +20,13 @@ URL and size and the facts the browser needs to tile exactly as ``Upscaler`` doe
 (factor, size multiple, tile, overlap, value range), plus the download's file name.
 """
 import os
+import shutil
 import threading
 from pathlib import Path
 from urllib.parse import quote
 
-from .export import write_onnx
 from .inference import _round_up
+from .runtimes import cached_onnx
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 RUNTIME_VERSION = "1.30.0"  # the version in web/package.json and its lock file
@@ -79,7 +81,11 @@ class OnnxFolder:
         path = self.folder / f"{key}.onnx"
         with self._lock:
             if not path.is_file():
-                self._run(lambda: write_onnx(make_net().float().eval(), path))
+                exported = self._run(lambda: cached_onnx(make_net().float().eval()))
+                try:
+                    os.link(exported, path)
+                except OSError:  # another file system, or no hard links there
+                    shutil.copyfile(exported, path)
         return path
 
 

@@ -18,6 +18,7 @@ from PIL import Image
 
 from .images import DEFAULT_MAX_PIXELS, FORMATS, ImageRejected
 from .inference import DTYPES
+from .runtimes import BACKENDS
 from .models import DEFAULT_MODEL, FAMILIES
 from .protocol import eval_pair, image_files
 from .stages import STACK_STAGE, STAGES, TWO_X_STAGES
@@ -33,6 +34,9 @@ def _add_weights_args(p):
     p.add_argument("--revision", default=None, help="Hub revision (commit, branch or tag)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--dtype", default=None, choices=DTYPES)
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="what runs the network: auto (the fastest installed: OpenVINO on a CPU where it is "
+                        "installed, else torch), torch, openvino or onnxruntime")
     p.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/rotations (8x slower)")
 
 
@@ -54,7 +58,7 @@ def cmd_upscale(args) -> int:
     stages = [args.stage] if args.stage else list(Pipeline.for_scale(args.scale).stages)
     ups = [load_upscaler(s, model=args.model, weights=args.weights, repo_id=args.repo_id, revision=args.revision,
                          device=device, dtype=args.dtype, self_ensemble=args.self_ensemble,
-                         denoise_strength=args.denoise_strength) for s in stages]
+                         denoise_strength=args.denoise_strength, backend=args.backend) for s in stages]
     factor = factor_of(ups)
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

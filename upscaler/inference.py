@@ -7,6 +7,7 @@ alpha resized with bicubic and rejoined -> PIL image of the input's mode family.
 """
 import copy
 import functools
+import logging
 import math
 import os
 import platform
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from . import runtimes
 from .images import oriented
 from .models import (
     DEFAULT_MODEL,
@@ -30,11 +32,14 @@ from .models import (
 from .stages import get_stage
 from .weights import load_model
 
-# CPU inference: channels_last weights, and bf16 for networks that list bfloat16 in
-# ``reduced_dtypes`` on CPUs with native bf16 (AMX or AVX-512-BF16). Chosen by
-# benchmarks/speed.py (README "Speed"): the fastest variant whose PSNR on cats/val moves
-# by less than 0.05 dB. Without native bf16 it is emulated and slower, so those CPUs stay
-# in fp32.
+log = logging.getLogger("upscaler")
+
+# CPU inference (backend "torch"): channels_last weights, and bf16 for networks that list bfloat16 in
+# ``reduced_dtypes`` on CPUs with AMX. Chosen by benchmarks/speed.py and
+# benchmarks/runtime_speed.py (README "Speed"): on an AMX CPU bf16 was the fastest variant
+# whose PSNR on cats/val moves by less than 0.05 dB; on a CPU with AVX-512-BF16 but no AMX
+# the same network ran about 1.5x slower in bf16 than in fp32 (64->512 of 64x64, timed in
+# turn), and without either bf16 is emulated, slower still. So only AMX gets bf16.
 #
 # How: the network's weights are cast once, on a copy (autocast re-casts them on every
 # call; cast once, the 64->512 network takes about 0.91 of autocast's time in speed.py's
@@ -95,7 +100,7 @@ def pick_dtype(device: torch.device, dtype=None, net=None) -> torch.dtype:
         if "bfloat16" in safe and torch.cuda.is_bf16_supported():
             return torch.bfloat16
         return torch.float16 if "float16" in safe else torch.float32
-    return torch.bfloat16 if "bfloat16" in safe and cpu_has_native_bf16() else torch.float32
+    return torch.bfloat16 if "bfloat16" in safe and runtimes.cpu_has_amx() else torch.float32
 
 
 # ------------------------------------------------------------------ PIL <-> tensor
@@ -150,14 +155,20 @@ class Upscaler:
     tile: input-side tile size in pixels (0 = whole image); tile_pad: overlap each side,
     at least the network's receptive field so tiled == untiled. Both are rounded to the
     network's ``size_multiple`` so stride-2 networks see the same pixel grid per tile.
+    backend: what runs the network (``runtimes.BACKENDS``); "torch", the default here, is
+    eager PyTorch; ``load_upscaler`` defaults to "auto", the fastest installed.
     """
 
     def __init__(self, net, stage, device=None, dtype=None, channels_last=None, tile=None, tile_pad=None,
-                 self_ensemble=False, model=None, source=""):
+                 self_ensemble=False, model=None, source="", backend="torch"):
         self.stage = get_stage(stage)
         self.model, self.source = model or type(net).__name__, source  # labels, for people
         self.device = pick_device(device)
-        self.dtype = pick_dtype(self.device, dtype, net)
+        self.backend = runtimes.pick_backend(backend, self.device)
+        if self.backend == "torch":
+            self.dtype = pick_dtype(self.device, dtype, net)
+        else:
+            self.dtype = runtimes.runtime_dtype(self.backend, net, dtype)
         self.channels_last = CPU_CHANNELS_LAST if channels_last is None else channels_last
         self.factor = net.factor
         self.multiple = net.size_multiple
@@ -167,19 +178,29 @@ class Upscaler:
         self.self_ensemble = self_ensemble
         # A copy, always: eval(), the device, the dtype and channels-last must not reach the
         # caller's module (the app keeps its float32 networks for blends and ONNX export).
-        self.net = copy.deepcopy(net).eval().to(self.device, self.dtype)
-        if self.channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
+        if self.backend == "torch":
+            self.net = copy.deepcopy(net).eval().to(self.device, self.dtype)
+            if self.channels_last:
+                self.net = self.net.to(memory_format=torch.channels_last)
+            self.run_network = self.net
+        else:  # exported and compiled in float32 on the first call; the runtime casts
+            self.net = copy.deepcopy(net).eval().float()
+            self.run_network = runtimes.graph_network(self.backend, self.net, self.dtype)
 
     def __repr__(self):
         return (f"Upscaler(model={self.model!r}, stage={self.stage.name!r}, x{self.factor}, "
-                f"device={self.device}, dtype={self.dtype}, source={self.source!r})")
+                f"device={self.device}, backend={self.backend!r}, dtype={self.dtype}, source={self.source!r})")
+
+    def warm_up(self):
+        """Compile a graph runtime's network now rather than on the first image."""
+        if self.backend != "torch":
+            self.run_network.compile()
 
     # -- tensors ---------------------------------------------------------------
     @torch.no_grad()
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """Nx3xhxw in [0,1], h and w multiples of size_multiple -> Nx3x(fh)x(fw) float32."""
-        y = self.net(to_model_range(x.to(self.device), self.net))  # float32 in; see CPU_CHANNELS_LAST
+        y = self.run_network(to_model_range(x.to(self.device), self.net))  # float32 in; see CPU_CHANNELS_LAST
         return from_model_range(y.float(), self.net)
 
     def _forward_ensemble(self, x):
@@ -282,7 +303,7 @@ def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=16)
-def _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemble, tile, denoise_strength):
+def _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemble, tile, denoise_strength, backend):
     net, source = load_model(model, stage, weights, repo_id, revision)
     label = model
     if denoise_strength is not None:
@@ -292,13 +313,15 @@ def _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemb
                              f"({', '.join(n for n, f in FAMILIES.items() if f.blend_base)}), not {model!r}")
         net = blend_networks(load_model(base, stage, weights, repo_id, revision)[0], net, denoise_strength)
         label = f"{model} (denoise {denoise_strength:g})"  # already rounded by blend_strength
-    return Upscaler(net, stage, device=device, dtype=dtype, self_ensemble=self_ensemble, tile=tile,
-                    model=label, source=source)
+    up = Upscaler(net, stage, device=device, dtype=dtype, self_ensemble=self_ensemble, tile=tile,
+                  model=label, source=source, backend=backend)
+    log.info("%s %s runs on %s (%s)", label, stage.name, up.backend, str(up.dtype).replace("torch.", ""))
+    return up
 
 
 def load_upscaler(stage, model: str = DEFAULT_MODEL, weights=None, repo_id=None, revision=None,
                   device=None, dtype=None, self_ensemble: bool = False, tile=None,
-                  denoise_strength: float | None = None) -> Upscaler:
+                  denoise_strength: float | None = None, backend: str = "auto") -> Upscaler:
     """The public entry point: a callable ``PIL.Image -> PIL.Image`` for one stage.
 
     stage: "64to128", "128to256", "256to512" (x2) or "64to512" (x8), or a Stage.
@@ -308,10 +331,12 @@ def load_upscaler(stage, model: str = DEFAULT_MODEL, weights=None, repo_id=None,
     denoise_strength: for ``model="photo"``, 0..1: a blend of its weights with the clean
     ``default`` ones (``models.blend_networks``), rounded as ``models.blend_strength`` says
     (to 0.01); None is the photo network itself (= 1).
+    backend: "auto" (the fastest installed runtime for the device: ``runtimes.AUTO_ORDER``),
+    "torch" (eager PyTorch), "openvino" or "onnxruntime" (CPU graph runtimes).
     """
     stage = get_stage(stage)
     weights = os.fspath(weights) if weights is not None else None
     dtype = str(dtype).replace("torch.", "") if dtype is not None else None
     device = str(device) if device is not None else None
     strength = None if denoise_strength is None else blend_strength(denoise_strength)
-    return _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemble, tile, strength)
+    return _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemble, tile, strength, backend)
