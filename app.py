@@ -42,15 +42,24 @@ import torch
 from PIL import Image
 from starlette.middleware import Middleware
 
-from upscaler import browser, motion_serving, process, runtimes, serving
+from upscaler import browser, focus, motion_serving, process, runtimes, serving
 from upscaler.conditions import CONDITIONS
-from upscaler.images import DEFAULT_MAX_PIXELS, ImageRejected, check_output_size, fit_size, open_checked, oriented
+from upscaler.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageRejected,
+    check_output_size,
+    fit_size,
+    fit_to_output,
+    open_checked,
+    oriented,
+    save_image,
+)
 from upscaler.inference import DTYPES, Upscaler, pick_device
 from upscaler.motion import MotionCancelled
 from upscaler.models import DEFAULT_MODEL, FAMILIES, PHOTO_MODEL, blend_networks, blend_strength
-from upscaler.pipeline import DEFAULT_X2_STAGE, Pipeline
+from upscaler.pipeline import DEFAULT_X2_STAGE, Pipeline, chain
 from upscaler.serving import STAGE_HELP
-from upscaler.stages import STAGES, TWO_X_STAGES
+from upscaler.stages import STAGES, TWO_X_STAGES, Stage
 from upscaler.weights import DEFAULT_REPO_ID, DEFAULT_REVISION, load_serving
 
 log = logging.getLogger("app")
@@ -393,20 +402,24 @@ def _status(text, kind="info") -> str:
     return f"**Problem:** {text}" if kind == "error" else text
 
 
-def page_check_upload(payload, scale_label):
-    """On upload: refuse unreadable files at once, and say what the output would be."""
+def page_check_upload(payload, scale_label, in_browser=False):
+    """On upload: refuse unreadable files at once, and say what the output would be.
+    -> image, status, shrink button, the refusal's reason ("" when the file is readable):
+    kept until the next upload, so a press of Upscale repeats it instead of "Upload an
+    image first"."""
     hide = gr.update(visible=False)
     if not payload:
-        return gr.update(), _status("Upload an image, choose a scale, press Upscale."), hide
+        return gr.update(), _status("Upload an image, choose a scale, press Upscale."), hide, ""
     path = payload.get("path") if isinstance(payload, dict) else getattr(payload, "path", payload)
-    readable, status, shrink = _advice(path, scale_label)
-    return (gr.update() if readable else None), status, shrink
+    readable, status, shrink = _advice(path, scale_label, in_browser)
+    return (gr.update() if readable else None), status, shrink, ("" if readable else status)
 
 
-def _size_advice(size, scale):
+def _size_advice(size, scale, in_browser=False):
     w, h = size
+    button = "Upscale in my browser" if in_browser else "Upscale"
     if w * h * scale ** 2 <= MAX_OUTPUT_PIXELS:
-        return _status(f"{w}x{h} in; {scale}x makes {w * scale}x{h * scale}. Press Upscale."), gr.update(visible=False)
+        return _status(f"{w}x{h} in; {scale}x makes {w * scale}x{h * scale}. Press {button}."), gr.update(visible=False)
     fw, fh = fit_size((w, h), scale, MAX_OUTPUT_PIXELS)
     smaller = "Choose a smaller scale, or shrink" if scale > 2 else "Shrink"
     return (_status(f"{w}x{h} upscaled {scale}x would be {w * scale}x{h * scale}, over the limit of "
@@ -415,29 +428,32 @@ def _size_advice(size, scale):
             gr.update(visible=True, value=f"Shrink to {fw}x{fh} and upscale {scale}x"))
 
 
-def page_image_changed(payload, scale_label):
+def page_image_changed(payload, scale_label, in_browser=False):
     """A new image (uploaded, pasted or an example): old results go; the size advice comes.
-    An emptied image (e.g. a refused upload) leaves the status line as it is."""
+    An emptied image (e.g. a refused upload) leaves the status line as it is. The Compare
+    tab gets the same image (it can change it there)."""
     cleared = clear_results()
     path = payload.get("path") if isinstance(payload, dict) else payload
     if not path:
-        return (*cleared, gr.update(), gr.update(visible=False))
-    return (*cleared, *page_scale_changed(path, scale_label))
+        return (*cleared, gr.update(), gr.update(visible=False), gr.update())
+    return (*cleared, *page_scale_changed(path, scale_label, in_browser), path)
 
 
-def _advice(path, scale_label):
+def _advice(path, scale_label, in_browser=False):
     """-> (readable, status line, shrink button update) for the image file at ``path``."""
     try:
         img = oriented(open_checked(path, MAX_INPUT_PIXELS))
     except ImageRejected as e:
         return False, _status(f"Cannot use this file: {e}.", "error"), gr.update(visible=False)
-    return True, *_size_advice(img.size, _scale(scale_label))
+    return True, *_size_advice(img.size, _scale(scale_label), in_browser)
 
 
-def page_scale_changed(image, scale_label):
+def page_scale_changed(image, scale_label, in_browser=False):
+    """The advice for the image on the page, or the status left as it is (a refusal's
+    reason stays until the next upload)."""
     if not image:
         return gr.update(), gr.update(visible=False)
-    return _advice(image, scale_label)[1:]
+    return _advice(image, scale_label, in_browser)[1:]
 
 
 @gpu
@@ -455,8 +471,8 @@ def page_upscale(image, scale_label, model, x2_stage, denoise=1.0, shrink_to_fit
     # output pixels per pixel of the image on the page (a shrunk input has fewer)
     state = {"bilinear": result.bilinear, "learned": result.learned, "input": image,
              "click_scale": result.output_size[0] / original.width}
-    # the crops start where the photo has the most detail, not on plain fur in the centre
-    centre = serving.detail_centre(original, CROP / state["click_scale"])
+    # the crops start on the cat's face, else where the photo has the most detail (upscaler/focus.py)
+    centre, _ = focus.crop_centre(original, CROP / state["click_scale"])
     crop_b, crop_l, where = _crops(state, centre, original)
     used = blend_strength(denoise) if FAMILIES[model].blend_base else 1.0  # what ran (the one rounding rule)
     label = FAMILIES[model].label + (f", denoise {used:g}" if used < 1 else "")
@@ -473,8 +489,26 @@ def _crops(state, centre, original=None):
     return crops["bilinear"], crops["learned"], serving.locator(original, centre, CROP / k)
 
 
-def page_shrink_and_upscale(image, scale_label, model, x2_stage, denoise=1.0, progress=gr.Progress()):
-    return (*page_upscale(image, scale_label, model, x2_stage, denoise, True, progress), gr.update(visible=False))
+def page_upscale_pressed(image, scale_label, model, x2_stage, denoise=1.0, refused="", progress=gr.Progress()):
+    """The Upscale button: ``page_upscale`` plus the note above the result (its "Done", where
+    a phone shows it with the result); with no image after a refused upload, the refusal's
+    reason again."""
+    if image is None and refused:
+        return None, gr.update(visible=False), refused, None, None, None, None, ""
+    out = page_upscale(image, scale_label, model, x2_stage, denoise, False, progress)
+    return (*out, out[2] if out[0] is not None else "")
+
+
+def page_shrink_and_upscale(image, scale_label, model, x2_stage, denoise=1.0, in_browser=False,
+                            progress=gr.Progress()):
+    """The one-click shrink offered for a photo too large at this scale. On the server: the
+    result as Upscale shows it. In browser mode: the shrunk copy goes to the browser to run
+    there (-> its plan; the server's outputs untouched)."""
+    if in_browser:
+        plan, status = page_browser_plan(image, scale_label, model, x2_stage, denoise, shrink_to_fit=True)
+        return (*(gr.update(),) * 2, status, *(gr.update(),) * 4, gr.update(visible=plan is None), plan, gr.update())
+    out = page_upscale(image, scale_label, model, x2_stage, denoise, True, progress)
+    return (*out, gr.update(visible=False), None, out[2] if out[0] is not None else "")
 
 
 def page_pick_crop(state, evt: gr.SelectData):
@@ -487,17 +521,31 @@ def page_pick_crop(state, evt: gr.SelectData):
 
 
 def page_compare(image, stage, model, all_models, condition="clean"):
-    """-> gallery of (file, caption), metrics table, status."""
+    """-> gallery of (file, caption), metrics table, status. ``stage``: a stage name, or
+    "64to256" for 4x (64to128 then 128to256)."""
+    return page_compare_models(image, stage, list(FAMILIES) if all_models else [model], condition)
+
+
+def page_compare_models(image, stage, models, condition="clean"):
+    """The Compare tab: its own photo, scale, models (names or page names) and condition."""
     try:
-        _need_image(image)
-        stage = _stage(stage)
-        models = [m for m in FAMILIES if (m, stage) in server().upscalers] if all_models else [_model(model)]
-        ups = {m: _upscalers(m, Pipeline.for_stage(stage))[0] for m in models}
-        files, scores = _guarded(serving.compare_image)(image, stage, ups, MAX_INPUT_PIXELS, server().output_dir(),
+        if image is None:
+            raise gr.Error("Upload a photo above first.")
+        if not models:
+            raise gr.Error("Choose at least one model.")
+        if stage == COMPARE_4X.name:
+            st, pipeline = COMPARE_4X, Pipeline.for_scale(4, DEFAULT_X2_STAGE)
+        else:
+            st = STAGES[_stage(stage)]
+            pipeline = Pipeline.for_stage(st.name)
+        models = [m for m in dict.fromkeys(_model(m) for m in models)
+                  if all((m, s) in server().upscalers for s in pipeline.stages)]
+        ups = {m: chain(*_upscalers(m, pipeline)) for m in models}
+        files, scores = _guarded(serving.compare_image)(image, st, ups, MAX_INPUT_PIXELS, server().output_dir(),
                                                         condition)
     except gr.Error as e:
         return None, "", _status(e.message, "error")
-    st = STAGES[stage]
+    stage = f"{st.factor}x"
     labels = {"bilinear": "bilinear", "bicubic": "bicubic", **{m: f"learned: {FAMILIES[m].label}" for m in models}}
     looks = "" if condition == "clean" else f", saved as {CONDITION_LABELS[condition]}"
     captions = {"input": f"the small input the network gets ({st.input_size} px{looks})", **labels,
@@ -545,17 +593,28 @@ def page_video_cancel(request: gr.Request = None):
     return _status("Cancelling after the frames in hand..." if cancelled else "Nothing is running.")
 
 
-def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0):
+def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0, refused="", shrink_to_fit=False):
     """Browser mode: what the page needs to run the networks itself (upscaler/browser.py);
-    -> (plan for web/browser_mode.js, or None after a refusal; status line)."""
+    -> (plan for web/browser_mode.js, or None after a refusal; status line).
+    ``shrink_to_fit``: a photo too large for this scale is shrunk to fit here, and the plan
+    carries the shrunk copy's URL for the browser to run."""
+    if image is None and refused:
+        return None, refused
+    shrunk_url = None
     try:
         _need_image(image)
         named, model = _file_model(model), _model(model)
         pipeline = Pipeline.for_scale(_scale(scale_label), x2_stage)
         strength = _strength(model, denoise if FAMILIES[model].blend_base else 1.0)
         try:
-            size = oriented(open_checked(image, MAX_INPUT_PIXELS)).size
-            check_output_size(size, pipeline.scale, MAX_OUTPUT_PIXELS)
+            original = oriented(open_checked(image, MAX_INPUT_PIXELS))
+            if shrink_to_fit:  # as the server shrinks (images.fit_to_output), saved for the page to fetch
+                fitted = fit_to_output(original, pipeline.scale, MAX_OUTPUT_PIXELS)
+                if fitted is not original:
+                    shrunk = server().output_dir() / f"{Path(image).stem}-{fitted.width}x{fitted.height}.png"
+                    save_image(fitted, shrunk)
+                    original, shrunk_url = fitted, browser.file_url(shrunk)
+            check_output_size(original.size, pipeline.scale, MAX_OUTPUT_PIXELS)
         except ImageRejected as e:
             raise gr.Error(f"Cannot use this file: {e}.") from None
         _require_weights(model, pipeline.stages, strength)
@@ -564,30 +623,37 @@ def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0):
     except gr.Error as e:
         return None, _status(e.message, "error")
     name = serving.download_name(image, pipeline.scale, named, _tagged_strength(strength))
-    return browser.plan(stages, name), _status(
-        f"Sent to your browser: {pipeline.scale}x with the {FAMILIES[model].label} model (its progress "
-        f"shows above the result).", "ok")
+    centre, how = focus.crop_centre(original, CROP / pipeline.scale)
+    where = f" {original.width}x{original.height}" if shrunk_url else ""
+    return browser.plan(stages, name, focus=centre if how == "face" else None, image=shrunk_url), _status(
+        f"Sent{where} to your browser: {pipeline.scale}x with the {FAMILIES[model].label} model (its progress "
+        f"shows beside the result).", "ok")
 
 
-def page_in_browser_changed(on):
-    """The "run in my browser" box swaps the server's button and view for the browser's."""
+def page_in_browser_changed(on, image, scale_label):
+    """The "run in my browser" box swaps the server's button and view for the browser's,
+    and the advice names the button that now runs (the shrink offer stays either way)."""
+    status, shrink = page_scale_changed(image, scale_label, on)
     return (gr.update(visible=not on), gr.update(visible=on), gr.update(visible=not on), gr.update(visible=on),
-            gr.update(visible=not on))
+            status, shrink)
 
 
 def clear_results():
-    """What the Upscale tab shows when its inputs change: no result of other settings."""
-    return None, gr.update(visible=False), None, None, None, None
+    """What the Upscale tab shows when its inputs change: no result of other settings (the
+    result, its download, the crops, their state, the note above the result)."""
+    return None, gr.update(visible=False), None, None, None, None, ""
 
 
-def page_model_changed(model):
-    """A new model: old results go, and the denoise strength shows for the photo model only."""
-    return (*clear_results(), gr.update(visible=FAMILIES[_model(model)].blend_base is not None))
+def page_model_changed(model, image, scale_label, in_browser=False):
+    """A new model: old results go, and their "Done" with them (the status goes back to the
+    advice for the image, or a refusal's reason stays); the denoise strength shows for the
+    photo model only."""
+    status, _ = page_scale_changed(image, scale_label, in_browser)
+    return (*clear_results(), gr.update(visible=FAMILIES[_model(model)].blend_base is not None), status)
 
 
 # ---------------------------------------------------------------------------- page
 SCALE_CHOICES = ["2x", "4x", "8x"]
-STAGE_CHOICES = [(s.name, s.name) for s in STAGES.values()]
 def _page_value(name: str) -> str:
     """The value the page's model choice sends: the family's alias where it has one
     ("clean"), so downloads are named after the model the visitor chose."""
@@ -595,6 +661,14 @@ def _page_value(name: str) -> str:
 
 
 MODEL_CHOICES = [(f.label, _page_value(name)) for name, f in FAMILIES.items()]
+# what each model is for, as a list under the choice (readable, where a radio's "info" line is small and pale)
+MODEL_HELP = "\n".join(f"- **{f.label}**: {f.description}" for f in FAMILIES.values())
+# The Compare tab's choices, named by scale: the photo's centre shrunk to 64 px and enlarged
+# 2x, 4x (the two 2x networks chained, as the Upscale tab's 4x) or 8x; the API's /compare
+# takes the stage names.
+COMPARE_4X = Stage("64to256", 64, 256, "64 -> 256 (x4: 64to128, then 128to256)")
+COMPARE_CHOICES = [("2x (64 -> 128 px)", "64to128"), ("4x (64 -> 256 px)", COMPARE_4X.name),
+                   ("8x (64 -> 512 px)", "64to512")]
 CONDITION_LABELS = {"clean": "clean (a sharp shrink)", "jpeg90": "JPEG quality 90", "jpeg75": "JPEG quality 75",
                     "jpeg50": "JPEG quality 50", "jpeg30": "JPEG quality 30",
                     "noise10+jpeg75": "noise, then JPEG 75", "blur1+jpeg75": "blur, then JPEG 75"}
@@ -644,7 +718,12 @@ def build_demo():
                     image = CheckedImage(label="your image (click it to choose the 1:1 detail)", type="filepath",
                                          image_mode=None, sources=["upload", "clipboard"], height=240,
                                          elem_id="input-image")
-                    if examples:  # right under the upload, on the first screen of a desktop or a phone
+                    # right under the upload: a refusal next to the file, and "Done" on the first screen of a
+                    # desktop and a phone (tests/test_browser.py checks where they are)
+                    status = gr.Markdown(_status("Upload an image, choose a scale, press Upscale."),
+                                         elem_id="status")
+                    shrink = gr.Button("Shrink to fit and upscale", visible=False, elem_id="shrink-button")
+                    if examples:  # on the first screen of a desktop or a phone too
                         gr.Examples(examples, inputs=[image], label="or try an example (JPEGs of cats never trained on)",
                                     elem_id="examples")
                     scale = gr.Radio(SCALE_CHOICES, value="2x", label="enlarge by", elem_id="scale")
@@ -655,11 +734,8 @@ def build_demo():
                                              info="Your device runs the network (onnxruntime-web: WebGPU, else "
                                                   "WebAssembly); only the network file (about 1 MB) is downloaded, "
                                                   "and no result is sent back. Nothing waits in the server's queue.")
-                    shrink = gr.Button("Shrink to fit and upscale", visible=False, elem_id="shrink-button")
-                    status = gr.Markdown(_status("Upload an image, choose a scale, press Upscale."),
-                                         elem_id="status")
-                    model = gr.Radio(MODEL_CHOICES, value=_page_value(page_model), label="model", elem_id="model",
-                                     info=" ".join(f"{f.label}: {f.description}" for f in FAMILIES.values()))
+                    model = gr.Radio(MODEL_CHOICES, value=_page_value(page_model), label="model", elem_id="model")
+                    gr.Markdown(MODEL_HELP, elem_id="model-help")
                     denoise = gr.Slider(0, 1, value=1.0, step=0.05, label="denoise strength", elem_id="denoise",
                                         visible=FAMILIES[page_model].blend_base is not None,
                                         info="1: the photo model, which removes JPEG blocks and noise. Lower keeps "
@@ -672,6 +748,7 @@ def build_demo():
                                     "The default 2x network is the one that scores best (README, Quality).")
                 with gr.Column(scale=3):
                     with gr.Column(elem_id="server-view") as server_view:
+                        result_note = gr.Markdown("", elem_id="result-note")
                         slider = gr.ImageSlider(label="bilinear | learned", type="filepath", format="png",
                                                 max_height=1000, buttons=["fullscreen"], elem_id="upscale-slider")
                         gr.Markdown("Drag the handle to compare. Scroll on the picture to zoom in and drag to pan; "
@@ -692,11 +769,15 @@ def build_demo():
             gr.Markdown("How well does each method restore detail? The centre of your photo is shrunk to the "
                         "network's training size, enlarged back by each method, and scored against the original.")
             with gr.Row():
-                cmp_stage = gr.Radio(STAGE_CHOICES, value="64to128", label="stage", elem_id="cmp-stage")
+                cmp_image = CheckedImage(label="photo (the Upscale tab's, or another)", type="filepath",
+                                         image_mode=None, sources=["upload", "clipboard"], height=200,
+                                         elem_id="cmp-image")
+                cmp_stage = gr.Radio(COMPARE_CHOICES, value="64to128", label="enlarge by", elem_id="cmp-stage")
                 cmp_condition = gr.Dropdown([(v, k) for k, v in CONDITION_LABELS.items()], value="clean",
                                             label="make the small input look like a real photo",
                                             elem_id="cmp-condition")
-                cmp_all = gr.Checkbox(label="compare all models", value=True, elem_id="cmp-all")
+                cmp_models = gr.CheckboxGroup(MODEL_CHOICES, value=[v for _, v in MODEL_CHOICES], label="models",
+                                              elem_id="cmp-models")
                 go_cmp = gr.Button("Compare", variant="primary", elem_id="compare-button")
             cmp_status = gr.Markdown("", elem_id="cmp-status")
             cmp_gallery = gr.Gallery(label="input, bilinear, bicubic, learned, truth", columns=4, height="auto",
@@ -706,6 +787,8 @@ def build_demo():
             batch_files = gr.File(label="images", file_count="multiple", file_types=["image"], elem_id="batch-files")
             with gr.Row():
                 batch_scale = gr.Radio(SCALE_CHOICES, value="2x", label="enlarge by", elem_id="batch-scale")
+                batch_model = gr.Radio(MODEL_CHOICES, value=_page_value(page_model), label="model",
+                                       elem_id="batch-model")
                 go_batch = gr.Button("Upscale all", variant="primary", elem_id="batch-button")
             batch_status = gr.Markdown("", elem_id="batch-status")
             batch_zip = gr.DownloadButton("Download all (zip)", visible=False, elem_id="batch-zip")
@@ -732,38 +815,50 @@ def build_demo():
 
         # The page's events: results and messages on the page, nothing in the API list.
         page = dict(api_visibility="private", concurrency_id="model")
-        image.upload(page_check_upload, [image, scale], [image, status, shrink], preprocess=False,
-                     api_visibility="private")
+        refused = gr.State("")  # the last upload's refusal, repeated if Upscale is pressed without an image
+        image.upload(page_check_upload, [image, scale, in_browser], [image, status, shrink, refused],
+                     preprocess=False, api_visibility="private")
         # a result on screen always belongs to the inputs beside it
-        results = [slider, download, crop_bilinear, crop_learned, crop_where, result_files]
-        image.change(page_image_changed, [image, scale], [*results, status, shrink], preprocess=False,
+        results = [slider, download, crop_bilinear, crop_learned, crop_where, result_files, result_note]
+        image.change(page_image_changed, [image, scale, in_browser], [*results, status, shrink, cmp_image],
+                     preprocess=False, api_visibility="private")
+        model.change(page_model_changed, [model, image, scale, in_browser], [*results, denoise, status],
                      api_visibility="private")
-        model.change(page_model_changed, model, [*results, denoise], api_visibility="private")
-        scale.change(page_scale_changed, [image, scale], [status, shrink], api_visibility="private")
+        scale.change(page_scale_changed, [image, scale, in_browser], [status, shrink], api_visibility="private")
         for control in (scale, x2_stage, denoise):  # a result made with other settings is not shown as this one
             control.change(clear_results, None, results, api_visibility="private")
         for control in (image, scale, x2_stage, denoise, model):  # the same for browser mode's view
             control.change(None, js="() => { window.catUpscaler && window.catUpscaler.clear(); }")
         up_outputs = [slider, download, status, crop_bilinear, crop_learned, crop_where, result_files]
-        go.click(page_upscale, [image, scale, model, x2_stage, denoise], up_outputs, **page)
+        # on a phone the result sits below the controls: brought into view with its note
+        # (after the page has drawn the new note: a moment after the event's outputs arrive)
+        show_result = ("() => setTimeout(() => { const note = document.querySelector('#result-note'); "
+                       "if (note && note.innerText.trim() && note.getBoundingClientRect().top > window.innerHeight * 0.5) "
+                       "note.scrollIntoView({block: 'start'}); }, 200)")
+        go.click(page_upscale_pressed, [image, scale, model, x2_stage, denoise, refused], [*up_outputs, result_note],
+                 **page).then(None, js=show_result)
         # Browser mode: the server only exports the network (once) and says where it is; the
         # page's script (web/browser_mode.js) does the rest, without the queue.
-        in_browser.change(page_in_browser_changed, in_browser, [go, go_browser, server_view, browser_view, shrink],
-                          api_visibility="private")
-        go_browser.click(page_browser_plan, [image, scale, model, x2_stage, denoise], [browser_plan, status],
+        in_browser.change(page_in_browser_changed, [in_browser, image, scale],
+                          [go, go_browser, server_view, browser_view, status, shrink], api_visibility="private")
+        go_browser.click(page_browser_plan, [image, scale, model, x2_stage, denoise, refused], [browser_plan, status],
                          api_visibility="private", concurrency_limit=None).then(
             None, [image, browser_plan], None, js="(image, plan) => { window.catUpscaler.run(image, plan); }")
-        shrink.click(page_shrink_and_upscale, [image, scale, model, x2_stage, denoise], [*up_outputs, shrink],
-                     **page)
+        # in browser mode the shrunk copy runs in the browser: its plan says where the copy is
+        shrink.click(page_shrink_and_upscale, [image, scale, model, x2_stage, denoise, in_browser],
+                     [*up_outputs, shrink, browser_plan, result_note], **page).then(
+            None, [in_browser, browser_plan], None,
+            js="(on, plan) => { if (on && plan && plan.image) window.catUpscaler.run(null, plan); }").then(
+            None, js=show_result)
         # a click on the input moves the crops, and brings them into view (they sit below the result)
         image.select(page_pick_crop, [result_files], [crop_bilinear, crop_learned, crop_where],
                      api_visibility="private").then(
-            None, js="() => document.querySelector('#crop-learned')?.scrollIntoView({block: 'nearest'})")
-        go_cmp.click(page_compare, [image, cmp_stage, model, cmp_all, cmp_condition],
+            None, js="() => setTimeout(() => document.querySelector('#crop-learned')?.scrollIntoView({block: 'nearest'}), 200)")
+        go_cmp.click(page_compare_models, [cmp_image, cmp_stage, cmp_models, cmp_condition],
                      [cmp_gallery, cmp_table, cmp_status], **page)
-        for control in (image, cmp_stage, model, cmp_condition):
+        for control in (cmp_image, cmp_stage, cmp_models, cmp_condition):
             control.change(lambda: (None, "", ""), None, [cmp_gallery, cmp_table, cmp_status], api_visibility="private")
-        go_batch.click(page_batch, [batch_files, batch_scale, model, denoise], [batch_zip, batch_status], **page)
+        go_batch.click(page_batch, [batch_files, batch_scale, batch_model], [batch_zip, batch_status], **page)
         go_video.click(page_video, [video_file, video_scale, video_model], [video_frame, video_download, video_status],
                        **page)
         # outside the queue's one job at a time: a Cancel must get through while the job runs

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 import zipfile
 
@@ -192,26 +193,38 @@ def test_the_page_checks_on_upload_and_offers_to_shrink(app, tmp_path, monkeypat
     big = tmp_path / "big.png"
     Image.new("RGB", (800, 600), (10, 100, 10)).save(big)
     fw, fh = fit_size((800, 600), 8, 2_000_000)
-    _, status, shrink = app.page_check_upload({"path": str(big)}, "8x")
+    _, status, shrink, refused = app.page_check_upload({"path": str(big)}, "8x")
     assert "6400x4800" in status and f"{fw}x{fh}" in status and shrink["visible"] is True
-    assert shrink["value"] == f"Shrink to {fw}x{fh} and upscale 8x"
-    _, status, shrink = app.page_check_upload({"path": str(big)}, "2x")
+    assert shrink["value"] == f"Shrink to {fw}x{fh} and upscale 8x" and refused == ""  # readable: no refusal
+    _, status, shrink, _ = app.page_check_upload({"path": str(big)}, "2x")
     assert "1600x1200" in status and shrink["visible"] is False
     bad = tmp_path / "text.png"
     bad.write_text("hello")
-    cleared, status, _ = app.page_check_upload({"path": str(bad)}, "2x")
+    cleared, status, _, refused = app.page_check_upload({"path": str(bad)}, "2x")
     assert cleared is None and "not an image" in status  # refused on upload, not after the click
-    out = app.page_shrink_and_upscale(str(big), "8x", "default", "64to128", no_progress)
+    # Upscale pressed now repeats the reason (not "Upload an image first"), on the server and in browser mode
+    assert app.page_upscale_pressed(None, "2x", "default", "64to128", 1.0, refused, no_progress)[2] == status
+    assert app.page_browser_plan(None, "2x", "default", "64to128", 1.0, refused) == (None, status)
+    out = app.page_shrink_and_upscale(str(big), "8x", "default", "64to128", progress=no_progress)
     (_, learned), status = out[0], out[2]
     assert Image.open(learned).size == (fw * 8, fh * 8)
     assert f"shrunk to {fw}x{fh}" in status and "800x600" in status
+    assert out[-1] == status  # the note above the result says it too (where a phone shows it)
+    # in browser mode, the shrunk copy goes to the browser: the plan says where it is
+    out = app.page_shrink_and_upscale(str(big), "8x", "default", "64to128", 1.0, True, progress=no_progress)
+    plan = out[-2]
+    assert plan["image"] and f"Sent {fw}x{fh} to your browser" in out[2]
+    shrunk = Image.open(urllib.parse.unquote(plan["image"].split("file=", 1)[1]))
+    assert shrunk.size == (fw, fh) and out[0] == {"__type__": "update"}  # the server's view untouched
 
 
 def test_a_new_image_clears_old_results_and_gives_size_advice(app):
-    *cleared, status, shrink = app.page_image_changed({"path": EXAMPLE}, "4x")
-    assert cleared == [None, cleared[1], None, None, None, None] and cleared[1]["visible"] is False
-    assert "335x359 in; 4x makes 1340x1436" in status
-    *_, status, _ = app.page_image_changed(None, "4x")
+    *cleared, status, shrink, compare_image = app.page_image_changed({"path": EXAMPLE}, "4x")
+    assert cleared == [None, cleared[1], None, None, None, None, ""] and cleared[1]["visible"] is False
+    assert "335x359 in; 4x makes 1340x1436" in status and "Press Upscale." in status
+    assert compare_image == EXAMPLE  # the Compare tab shows the same photo (and can change it)
+    assert "Press Upscale in my browser." in app.page_image_changed({"path": EXAMPLE}, "4x", True)[-3]
+    *_, status, _, _ = app.page_image_changed(None, "4x")
     assert status == {"__type__": "update"}  # an emptied input leaves the status line alone
 
 
@@ -256,6 +269,19 @@ def test_the_crops_start_where_the_detail_is(app, tmp_path):
     assert abs(xs.mean() / sx - 50) < 40 and abs(ys.mean() / sx - 250) < 40, (xs.mean() / sx, ys.mean() / sx)
 
 
+def test_the_crops_start_on_the_cats_face(app):
+    from upscaler import focus
+
+    x, y, w, h = focus.find_cat_face(Image.open(EXAMPLE).convert("RGB"))  # cat.4093.jpg faces the camera
+    *_, where, files = app.page_upscale(EXAMPLE, "2x", "default", "64to128", progress=no_progress)
+    a = np.asarray(where.convert("RGB")).astype(int)
+    ys, xs = np.nonzero((a[..., 0] > 200) & (a[..., 1] < 60) & (a[..., 2] < 60))
+    s = where.width / Image.open(EXAMPLE).width  # the locator is a thumbnail
+    assert x < xs.mean() / s < x + w and y < ys.mean() / s < y + h, (xs.mean() / s, ys.mean() / s, (x, y, w, h))
+    plan, _ = app.page_browser_plan(EXAMPLE, "2x", "default", "64to128")
+    assert plan["focus"] and x < plan["focus"][0] < x + w  # browser mode's crops start there too
+
+
 def test_after_shrink_to_fit_a_click_maps_to_the_same_spot(app, tmp_path, monkeypatch):
     # 600x400 at 8x is over a 2-megapixel limit: shrunk to fit; a click on the page's
     # (unshrunk) image must land on the same place of the result
@@ -264,8 +290,8 @@ def test_after_shrink_to_fit_a_click_maps_to_the_same_spot(app, tmp_path, monkey
     a[:, 300:] = 255  # black left half, white right half
     path = tmp_path / "halves.png"
     Image.fromarray(a).save(path)
-    *_, status, crop_b, crop_l, where, files, shrink = app.page_shrink_and_upscale(
-        str(path), "8x", "default", "64to128", progress=no_progress)
+    out = app.page_shrink_and_upscale(str(path), "8x", "default", "64to128", progress=no_progress)
+    status, files = out[2], out[6]
     assert "shrunk" in status
     _, crop_l, _ = app.page_pick_crop(files, Click(450, 200))  # well inside the white half
     assert np.asarray(crop_l.convert("L")).mean() > 240
@@ -276,15 +302,18 @@ def test_after_shrink_to_fit_a_click_maps_to_the_same_spot(app, tmp_path, monkey
 def test_settings_changes_clear_the_result_on_screen(app, demo):
     # the scale, the 2x network and the denoise strength each clear results (wired to clear_results)
     cleared = app.clear_results()
-    assert cleared[0] is None and cleared[1]["visible"] is False and all(c is None for c in cleared[2:])
-    *cleared, denoise = app.page_model_changed("seed")
+    assert cleared[0] is None and cleared[1]["visible"] is False and all(c is None for c in cleared[2:6])
+    assert cleared[6] == ""  # the note above the result
+    *cleared, denoise, status = app.page_model_changed("seed", EXAMPLE, "2x")
     assert denoise["visible"] is False and cleared == list(app.clear_results())
-    assert app.page_model_changed("photo")[-1]["visible"] is True
+    assert "Press Upscale." in status and "Done" not in status  # the old result's "Done" goes with it
+    assert app.page_model_changed("photo", EXAMPLE, "2x")[-2]["visible"] is True
+    assert app.page_model_changed("photo", None, "2x")[-1] == {"__type__": "update"}  # a refusal's reason stays
     config = demo.get_config_file()
     ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
     clear_fn = [d for d in config["dependencies"] if d.get("targets") and any(
         ids.get(t[0]) in ("scale", "x2-stage", "denoise") for t in d["targets"])]
-    cleared_by = {ids.get(t[0]) for d in clear_fn for t in d["targets"] if len(d["outputs"]) == 6}
+    cleared_by = {ids.get(t[0]) for d in clear_fn for t in d["targets"] if len(d["outputs"]) == 7}
     assert {"scale", "x2-stage", "denoise"} <= cleared_by, cleared_by
 
 

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -86,6 +87,47 @@ def test_browser_result_matches_the_server_path(page, model, scale):
     assert not external, external
 
 
+LONG_TASKS = """() => {
+  window.longTasks = [];
+  new PerformanceObserver((list) => list.getEntries().forEach((e) => window.longTasks.push(e.duration)))
+    .observe({ type: "longtask" });
+}"""
+
+
+def test_the_page_never_freezes_and_says_each_phase(page):
+    """The network runs in a worker: during an 8x run the page's main thread has no task
+    over 200 ms (Chromium's long-task observer), and the status names the real phases."""
+    page, _ = page
+    page.evaluate(LONG_TASKS)
+    last = upscale_in_page(page, EXAMPLE, 8, "default")
+    assert last["ok"], last.get("error")
+    longest = max(page.evaluate("() => window.longTasks"), default=0)
+    assert longest <= 200, f"the main thread was busy for {longest:.0f} ms at a time"
+    page.evaluate("() => { setTimeout(() => { const t = performance.now(); while (performance.now() - t < 300); }); }")
+    page.wait_for_function("() => window.longTasks.some((d) => d >= 290)", timeout=5000)  # the observer sees one
+    seen = "\n".join(last["statuses"])
+    for phase in ("Loading the runtime (onnxruntime-web", "Loading the 64to512 network (", "Compiling the 64to512",
+                  "tile 1 of 1", "Making the PNG"):
+        assert phase in seen, (phase, last["statuses"])
+    assert "Downloading" not in seen
+    # an opaque photo's PNG has no alpha channel (the server's PNG has none either)
+    assert Image.open(io.BytesIO(page_result(page))).mode == "RGB" and last["png_alpha"] is False
+
+
+def test_a_transparent_image_keeps_its_alpha_in_the_browser(page, tmp_path):
+    page, _ = page
+    rgba = Image.open(EXAMPLE).convert("RGBA").crop((0, 0, 120, 100))
+    rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
+    path = tmp_path / "fade.png"
+    rgba.save(path)
+    last = upscale_in_page(page, path, 2, "default")
+    assert last["ok"], last.get("error")
+    got = Image.open(io.BytesIO(page_result(page)))
+    assert got.mode == "RGBA" and got.size == (240, 200) and last["png_alpha"] is True
+    want = rgba.getchannel("A").resize(got.size, Image.BICUBIC)
+    assert np.abs(np.asarray(got.getchannel("A"), int) - np.asarray(want, int)).mean() < 4
+
+
 def test_download_and_cancel(page, tmp_path):
     page, _ = page
     last = upscale_in_page(page, EXAMPLE, 2, "default")
@@ -101,12 +143,16 @@ def test_download_and_cancel(page, tmp_path):
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('Press Upscale')")
     page.evaluate("() => { window.catUpscaler.last = null; }")
     page.locator("#browser-button").click()
-    page.wait_for_function("() => /tile 1 of 12/.test(document.getElementById('bm-status').innerText)",
+    page.wait_for_function("() => /tile 1 of 12, .* left/.test(document.getElementById('bm-status').innerText)",
                            timeout=120_000)
+    clicked = time.perf_counter()
     page.locator("#bm-cancel").click()
     page.wait_for_function("() => window.catUpscaler.last.finished", timeout=120_000)
+    stopped = time.perf_counter() - clicked
     last = page.evaluate("() => window.catUpscaler.last")
     assert not last["ok"] and last["error"] == "Cancelled."
+    assert stopped <= 1.0 and last["finished_at"] - last["cancelled_at"] <= 500, (stopped, last)
+    page.wait_for_timeout(1500)  # and nothing of the cancelled run arrives later
     assert page.locator("#bm-status").inner_text() == "Cancelled."
     assert page.locator("#bm-download").is_hidden() and page.locator("#bm-compare").is_hidden()
     assert page.locator("#bm-use-server").is_hidden()  # a cancel is not a failure
@@ -191,3 +237,31 @@ def test_a_cross_origin_runtime_is_checked_by_its_hash(chromium, mirror):
         last = upscale_in_page(page, EXAMPLE, 2, "default", timeout_s=60)
         page.close()
     assert not last["ok"] and "Could not load onnxruntime-web" in last["error"], last
+
+
+def test_shrink_and_upscale_runs_in_the_browser(chromium, tmp_path):
+    """Browser mode on, a photo too large for the scale: the one-click shrink sends the
+    shrunk copy to the browser, whose view shows the result and its download."""
+    from helpers import running_app
+
+    from upscaler.images import fit_size
+
+    b, _ = chromium
+    big = tmp_path / "wide.png"
+    Image.open(EXAMPLE).resize((800, 600)).save(big)
+    fw, fh = fit_size((800, 600), 2, 1_000_000)
+    with running_app({"HF_HUB_OFFLINE": "1", "UPSCALER_MAX_OUTPUT_PIXELS": "1000000"}) as (url, _proc, _log):
+        page = open_page(b, url)
+        page.locator("#in-browser input").check()
+        page.locator("#input-image input[type=file]").set_input_files(str(big))
+        shrink = page.locator("#shrink-button")
+        shrink.wait_for(state="visible", timeout=60_000)
+        page.evaluate("() => { window.catUpscaler.last = null; }")
+        shrink.click()
+        page.wait_for_function("() => window.catUpscaler.last && window.catUpscaler.last.finished", timeout=120_000)
+        last = page.evaluate("() => window.catUpscaler.last")
+        assert last["ok"], last.get("error")
+        assert (last["width"], last["height"]) == (fw * 2, fh * 2)
+        assert page.locator("#bm-compare").is_visible() and page.locator("#bm-download").is_visible()
+        assert f"Sent {fw}x{fh} to your browser" in page.locator("#status").inner_text()
+        page.close()

@@ -35,7 +35,9 @@ RUNTIME_FILE = "ort.webgpu.min.js"  # WebGPU and WebAssembly back ends in one sc
 RUNTIME_INTEGRITY = "sha384-6BOUZhMpgaXRZBIj89pTWET0c7xcMe1yHACreuaBy2kUZwLd2tzCmv7MzwZccHYH"
 LOCAL_DIST = WEB / "node_modules" / "onnxruntime-web" / "dist"
 CDN_DIST = f"https://cdn.jsdelivr.net/npm/onnxruntime-web@{RUNTIME_VERSION}/dist/"
-SCRIPT = WEB / "browser_mode.js"
+SCRIPT = WEB / "browser_mode.js"  # the page's side, inlined in the page's head
+WORKER = WEB / "browser_worker.js"  # the worker that runs the networks, off the page's main thread
+PNG_WRITER = WEB / "png_writer.js"  # the worker's PNG writer (RGB when opaque)
 
 
 def file_url(path: Path) -> str:
@@ -61,7 +63,7 @@ def runtime() -> dict:
 
 def static_paths() -> list:
     """What the app must let Gradio serve for browser mode (besides the ONNX folder)."""
-    return [LOCAL_DIST] if LOCAL_DIST.is_dir() else []
+    return [WORKER, PNG_WRITER, *([LOCAL_DIST] if LOCAL_DIST.is_dir() else [])]
 
 
 class OnnxFolder:
@@ -124,10 +126,14 @@ def stage_specs(folder: OnnxFolder, nets: dict, model: str, stages, strength: fl
     return specs
 
 
-def plan(stages: list, download_name: str) -> dict:
-    """The page's instructions for one run: ``stages`` from ``stage_spec``, in order."""
-    return {"stages": stages, "download_name": download_name, "runtime": runtime(),
-            "bytes": sum(s["bytes"] for s in stages)}
+def plan(stages: list, download_name: str, focus=None, image: str | None = None) -> dict:
+    """The page's instructions for one run: ``stages`` from ``stage_spec``, in order;
+    ``focus``: (x, y) input pixels the 1:1 crops centre on (a cat's face), or None (the
+    page then picks the most detailed spot); ``image``: the URL of the image to run when
+    it is not the page's upload (a shrunk copy)."""
+    rt = {**runtime(), "worker": file_url(WORKER), "png_writer": file_url(PNG_WRITER)}
+    return {"stages": stages, "download_name": download_name, "runtime": rt,
+            "bytes": sum(s["bytes"] for s in stages), "focus": list(focus) if focus else None, "image": image}
 
 
 class CrossOriginIsolation:

@@ -7,7 +7,8 @@
   line.
 * ``compare_image``: the fixed protocol (``protocol.py``) on one photo: the small input,
   bilinear, bicubic, each learned result and the ground truth, with scores.
-* ``crop_1to1``, ``detail_centre``, ``locator``: the 1:1 crops and where they come from.
+* ``crop_1to1``, ``locator``: the 1:1 crops and where they come from (where they look:
+  ``focus.crop_centre``).
 * ``zip_files``: a batch's results in one download.
 
 Every refusal is an ``ImageRejected`` whose message is meant for the person.
@@ -138,27 +139,6 @@ def crop_1to1(paths: dict, centre, size: int) -> dict:
     return out
 
 
-def detail_centre(img: Image.Image, window: int) -> tuple:
-    """(x, y) in ``img``'s pixels: the centre of the ``window``-sided square with the most
-    local detail (the highest variance of luma), where a 1:1 crop shows a difference.
-    (A photo's centre is often plain fur or background, identical in both results.)"""
-    import numpy as np
-
-    small = img.convert("L")
-    step = max(1, max(small.size) // 256)  # a coarse grid is enough to find the spot
-    if step > 1:
-        small = small.resize((small.width // step, small.height // step), Image.BOX)
-    a = np.asarray(small, dtype=np.float64)
-    k = int(max(1, min(window // step, *a.shape)))
-    # box sums of x and x^2 over every k x k window, from 2-D cumulative sums
-    def box(v):
-        c = np.pad(v.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-        return c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
-    var = box(a * a) / k ** 2 - (box(a) / k ** 2) ** 2
-    y, x = np.unravel_index(int(np.argmax(var)), var.shape)
-    return ((x + k / 2) * step, (y + k / 2) * step)
-
-
 def locator(img: Image.Image, centre, window: float, max_side: int = 200) -> Image.Image:
     """A thumbnail of ``img`` with a red frame around the ``window``-sided square at
     ``centre`` (in ``img``'s pixels): where the 1:1 crops come from."""
@@ -221,5 +201,5 @@ def unique_name(name: str, used: set) -> str:
 
 
 
-__all__ = ["STAGE_HELP", "Result", "compare_image", "crop_1to1", "detail_centre", "download_name", "locator",
+__all__ = ["STAGE_HELP", "Result", "compare_image", "crop_1to1", "download_name", "locator",
            "metrics_table", "unique_name", "upscale_upload", "zip_files"]
