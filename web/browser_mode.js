@@ -88,11 +88,6 @@
     return ctx.getImageData(0, 0, c.width, c.height);
   }
 
-
-
-
-
-
   function detailCentre(img) {
     // The 256-px output window with the most local detail, on a coarse grid of the input.
     const { width: w, height: h, data } = img;
@@ -169,7 +164,8 @@
   async function run(image, plan) {
     if (!plan || !(image || plan.image)) return;
     plan = JSON.parse(JSON.stringify(plan));  // plain data: the page's copy is a proxy, which a worker cannot receive
-    stopWorker();  // a run still going belongs to other inputs
+    const previous = window.catUpscaler.last;
+    if (previous && !previous.finished) stopWorker();  // a run still going belongs to other inputs
     const runId = ++state.run;
     const started = performance.now();
     const last = { ok: false, download_name: plan.download_name, model_bytes: 0 };
@@ -189,7 +185,7 @@
       last.finished = true;
       last.finished_at = performance.now();
       show("bm-progress", false); show("bm-cancel", false);
-      stopWorker();
+      if (error) stopWorker();  // a failed worker is not reused; a good one keeps its runtime for the next run
     };
     state.finish = finish;
     try {
@@ -201,7 +197,7 @@
       state.factor = plan.stages.reduce((a, s) => a * s.factor, 1);
       state.focus = plan.focus || null;
       const threads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
-      const worker = state.worker = new Worker(absolute(plan.runtime.worker));
+      const worker = state.worker = state.worker || new Worker(absolute(plan.runtime.worker));
       worker.onmessage = ({ data: m }) => {
         if (runId !== state.run) return;
         if (m.type === "phase") status(m.text);
@@ -281,7 +277,8 @@
 
   function clear() {
     // New inputs: a result on screen always belongs to the inputs beside it.
-    stopWorker();
+    const last = window.catUpscaler.last;
+    if (last && !last.finished) stopWorker();  // a run still going: stopped
     state.run += 1;  // a run in progress is dropped
     show("bm-compare", false); show("bm-crops", false); show("bm-download", false);
     show("bm-progress", false); show("bm-cancel", false); show("bm-use-server", false);
