@@ -114,6 +114,18 @@ def test_the_page_never_freezes_and_says_each_phase(page):
     assert Image.open(io.BytesIO(page_result(page))).mode == "RGB" and last["png_alpha"] is False
 
 
+def test_the_crops_start_on_the_cats_face(page):
+    from upscaler import focus
+
+    page, _ = page
+    face_photo = ROOT / "examples" / "cat.4093.jpg"
+    x, y, w, h = focus.find_cat_face(Image.open(face_photo).convert("RGB"))
+    last = upscale_in_page(page, face_photo, 2, "default")
+    assert last["ok"], last.get("error")
+    cx, cy = last["crop_centre"]
+    assert x < cx < x + w and y < cy < y + h, (last["crop_centre"], (x, y, w, h))
+
+
 def test_a_transparent_image_keeps_its_alpha_in_the_browser(page, tmp_path):
     page, _ = page
     rgba = Image.open(EXAMPLE).convert("RGBA").crop((0, 0, 120, 100))

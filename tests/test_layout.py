@@ -20,7 +20,7 @@ def imported_by(module: str) -> set:
     ("upscaler.degradations", {"upscaler.data"}),  # no circle: both stand on resize
     ("upscaler.serving", {"upscaler.data", "upscaler.process"}),  # a request: no training data, no process tuning
     ("upscaler.pipeline", {"upscaler.data", "upscaler.serving", "upscaler.process"}),
-    ("upscaler.runtimes", {"upscaler.inference", "upscaler.export", "upscaler.serving"}),  # below Upscaler
+    ("upscaler.runtimes", {"upscaler.export", "upscaler.serving", "upscaler.browser"}),  # exports only when asked
 ])
 def test_modules_stand_on_lower_floors_only(module, never):
     assert not imported_by(module) & never

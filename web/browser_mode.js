@@ -142,6 +142,7 @@
     show("bm-crops", true);
     const [cx, cy] = state.focus || detailCentre(input);
     drawCrops(cx * state.factor, cy * state.factor);
+    window.catUpscaler.last.crop_centre = [cx, cy];  // input pixels: where the 1:1 crops look (for tests)
     inView($("bm-compare"));
   }
 
