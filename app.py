@@ -766,8 +766,8 @@ def build_demo():
                                            elem_id="browser-view")
                     browser_plan = gr.JSON(visible=False)
         with gr.Tab("Compare"):
-            gr.Markdown("How well does each method restore detail? The centre of your photo is shrunk to the "
-                        "network's training size, enlarged back by each method, and scored against the original.")
+            gr.Markdown("How well does each method restore detail? The centre of your photo is shrunk to 64 px, "
+                        "enlarged back by each method, and scored against the original.")
             with gr.Row():
                 cmp_image = CheckedImage(label="photo (the Upscale tab's, or another)", type="filepath",
                                          image_mode=None, sources=["upload", "clipboard"], height=200,
