@@ -119,11 +119,15 @@ def warm_up(upscalers: dict, first_model: str, run):
     request waits at most for the one under way. A request for a network not compiled yet
     compiles it itself."""
     for key in sorted(upscalers, key=lambda k: k[0] != first_model):
+        if not threading.main_thread().is_alive():
+            return  # the process is exiting
         try:
             run(upscalers[key].warm_up)
+        except RuntimeError as e:
+            if "after shutdown" in str(e):  # exiting: the torch threads' pool no longer takes work
+                return
+            log.exception("could not compile %s", key)
         except Exception:  # the request that needs it will compile it again and report the error
-            if not threading.main_thread().is_alive():
-                return  # the process is exiting and its torch threads are gone
             log.exception("could not compile %s", key)
 
 
@@ -415,9 +419,14 @@ def page_check_upload(payload, scale_label, in_browser=False):
     return (gr.update() if readable else None), status, shrink, ("" if readable else status)
 
 
+def _button(in_browser) -> str:
+    """The name of the button that runs, for the status line."""
+    return "Upscale in my browser" if in_browser else "Upscale"
+
+
 def _size_advice(size, scale, in_browser=False):
     w, h = size
-    button = "Upscale in my browser" if in_browser else "Upscale"
+    button = _button(in_browser)
     if w * h * scale ** 2 <= MAX_OUTPUT_PIXELS:
         return _status(f"{w}x{h} in; {scale}x makes {w * scale}x{h * scale}. Press {button}."), gr.update(visible=False)
     fw, fh = fit_size((w, h), scale, MAX_OUTPUT_PIXELS)
@@ -428,15 +437,19 @@ def _size_advice(size, scale, in_browser=False):
             gr.update(visible=True, value=f"Shrink to {fw}x{fh} and upscale {scale}x"))
 
 
-def page_image_changed(payload, scale_label, in_browser=False):
-    """A new image (uploaded, pasted or an example): old results go; the size advice comes.
-    An emptied image (e.g. a refused upload) leaves the status line as it is. The Compare
-    tab gets the same image (it can change it there)."""
+def page_image_changed(payload, scale_label, in_browser=False, refused=""):
+    """A new image (uploaded, pasted or an example): old results go; the size advice comes,
+    and an earlier refusal is forgotten. An image emptied by a refused upload leaves the
+    refusal's reason; one removed by the visitor brings back the first prompt. The Compare
+    tab gets the same image (it can change it there). -> (*results, status, shrink button,
+    Compare's image, the refusal kept)."""
     cleared = clear_results()
     path = payload.get("path") if isinstance(payload, dict) else payload
     if not path:
-        return (*cleared, gr.update(), gr.update(visible=False), gr.update())
-    return (*cleared, *page_scale_changed(path, scale_label, in_browser), path)
+        status = gr.update() if refused else _status(f"Upload an image, choose a scale, press {_button(in_browser)}.")
+        return (*cleared, status, gr.update(visible=False), gr.update(), gr.update())
+    readable, status, shrink = _advice(path, scale_label, in_browser)
+    return (*cleared, status, shrink, path if readable else gr.update(), "" if readable else status)
 
 
 def _advice(path, scale_label, in_browser=False):
@@ -627,13 +640,16 @@ def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0, refused=
     where = f" {original.width}x{original.height}" if shrunk_url else ""
     return browser.plan(stages, name, focus=centre if how == "face" else None, image=shrunk_url), _status(
         f"Sent{where} to your browser: {pipeline.scale}x with the {FAMILIES[model].label} model (its progress "
-        f"shows beside the result).", "ok")
+        f"and result show in the browser's view).", "ok")
 
 
-def page_in_browser_changed(on, image, scale_label):
+def page_in_browser_changed(on, image, scale_label, refused=""):
     """The "run in my browser" box swaps the server's button and view for the browser's,
-    and the advice names the button that now runs (the shrink offer stays either way)."""
+    and the advice names the button that now runs (the shrink offer stays either way; a
+    refusal's reason stays)."""
     status, shrink = page_scale_changed(image, scale_label, on)
+    if not image and not refused:
+        status = _status(f"Upload an image, choose a scale, press {_button(on)}.")
     return (gr.update(visible=not on), gr.update(visible=on), gr.update(visible=not on), gr.update(visible=on),
             status, shrink)
 
@@ -642,6 +658,21 @@ def clear_results():
     """What the Upscale tab shows when its inputs change: no result of other settings (the
     result, its download, the crops, their state, the note above the result)."""
     return None, gr.update(visible=False), None, None, None, None, ""
+
+
+def page_check_compare_upload(payload):
+    """Compare's own upload, checked as the Upscale tab's is: -> image, Compare's status."""
+    if not payload:
+        return gr.update(), ""
+    path = payload.get("path") if isinstance(payload, dict) else getattr(payload, "path", payload)
+    readable, status, _ = _advice(path, "2x")
+    return (gr.update(), "") if readable else (None, status)
+
+
+def page_setting_changed(image, scale_label, in_browser=False):
+    """The 2x network or the denoise strength changed: the result made with the old one goes,
+    and its "Done" with it (the advice for the image comes back; a refusal's reason stays)."""
+    return (*clear_results(), page_scale_changed(image, scale_label, in_browser)[0])
 
 
 def page_model_changed(model, image, scale_label, in_browser=False):
@@ -820,13 +851,16 @@ def build_demo():
                      preprocess=False, api_visibility="private")
         # a result on screen always belongs to the inputs beside it
         results = [slider, download, crop_bilinear, crop_learned, crop_where, result_files, result_note]
-        image.change(page_image_changed, [image, scale, in_browser], [*results, status, shrink, cmp_image],
-                     preprocess=False, api_visibility="private")
+        image.change(page_image_changed, [image, scale, in_browser, refused],
+                     [*results, status, shrink, cmp_image, refused], preprocess=False, api_visibility="private")
         model.change(page_model_changed, [model, image, scale, in_browser], [*results, denoise, status],
                      api_visibility="private")
         scale.change(page_scale_changed, [image, scale, in_browser], [status, shrink], api_visibility="private")
-        for control in (scale, x2_stage, denoise):  # a result made with other settings is not shown as this one
-            control.change(clear_results, None, results, api_visibility="private")
+        # a result made with other settings is not shown as this one, nor its "Done"
+        scale.change(clear_results, None, results, api_visibility="private")  # (its advice: page_scale_changed)
+        for control in (x2_stage, denoise):
+            control.change(page_setting_changed, [image, scale, in_browser], [*results, status],
+                           api_visibility="private")
         for control in (image, scale, x2_stage, denoise, model):  # the same for browser mode's view
             control.change(None, js="() => { window.catUpscaler && window.catUpscaler.clear(); }")
         up_outputs = [slider, download, status, crop_bilinear, crop_learned, crop_where, result_files]
@@ -839,7 +873,7 @@ def build_demo():
                  **page).then(None, js=show_result)
         # Browser mode: the server only exports the network (once) and says where it is; the
         # page's script (web/browser_mode.js) does the rest, without the queue.
-        in_browser.change(page_in_browser_changed, [in_browser, image, scale],
+        in_browser.change(page_in_browser_changed, [in_browser, image, scale, refused],
                           [go, go_browser, server_view, browser_view, status, shrink], api_visibility="private")
         go_browser.click(page_browser_plan, [image, scale, model, x2_stage, denoise, refused], [browser_plan, status],
                          api_visibility="private", concurrency_limit=None).then(
@@ -854,11 +888,20 @@ def build_demo():
         image.select(page_pick_crop, [result_files], [crop_bilinear, crop_learned, crop_where],
                      api_visibility="private").then(
             None, js="() => setTimeout(() => document.querySelector('#crop-learned')?.scrollIntoView({block: 'nearest'}), 200)")
+        cmp_image.upload(page_check_compare_upload, cmp_image, [cmp_image, cmp_status], preprocess=False,
+                         api_visibility="private")
         go_cmp.click(page_compare_models, [cmp_image, cmp_stage, cmp_models, cmp_condition],
                      [cmp_gallery, cmp_table, cmp_status], **page)
-        for control in (cmp_image, cmp_stage, cmp_models, cmp_condition):
+        for control in (cmp_stage, cmp_models, cmp_condition):
             control.change(lambda: (None, "", ""), None, [cmp_gallery, cmp_table, cmp_status], api_visibility="private")
+        # a new photo clears the old comparison (and says why it cannot be used, whichever of
+        # the two events ends last); one emptied by a refusal keeps the reason
+        cmp_image.change(lambda img: (None, "", page_check_compare_upload(img)[1] if img else gr.update()),
+                         cmp_image, [cmp_gallery, cmp_table, cmp_status], preprocess=False, api_visibility="private")
         go_batch.click(page_batch, [batch_files, batch_scale, batch_model], [batch_zip, batch_status], **page)
+        for control in (batch_files, batch_scale, batch_model):  # a report belongs to the inputs beside it
+            control.change(lambda: (gr.update(visible=False), ""), None, [batch_zip, batch_status],
+                           api_visibility="private")
         go_video.click(page_video, [video_file, video_scale, video_model], [video_frame, video_download, video_status],
                        **page)
         # outside the queue's one job at a time: a Cancel must get through while the job runs
@@ -886,6 +929,31 @@ class ApiStrength(gr.Number):
         return "number"
 
 
+class ApiImages(gr.File):
+    """The API's file inputs, whose example on the "Use via API" page is a file the endpoint
+    takes (Gradio's own sample image; ``ApiVideo``: its sample video) rather than a File's
+    generic PDF, which the batch and video endpoints refuse. ``example_payload`` is the hook
+    Gradio names for that page. (No ``__init__`` of ours: Gradio reads the component's
+    settings from its constructor's signature.)"""
+
+    sample = gr.Image
+
+    def example_payload(self):
+        one = self.sample().example_payload()
+        return one if self.file_count == "single" else [one]
+
+    def example_value(self):
+        one = self.sample().example_value()
+        return one if self.file_count == "single" else [one]
+
+    def get_block_name(self) -> str:  # the ordinary File frontend
+        return "file"
+
+
+class ApiVideo(ApiImages):
+    sample = gr.Video
+
+
 def _add_api():
     """The API: one hidden set of inputs and outputs, typed so gradio_client sends files and
     named so the "Use via API" page says what each one is. ``scale`` takes 2, "2" or "2x"
@@ -897,8 +965,8 @@ def _add_api():
         api_model = gr.Dropdown([*FAMILIES, *ALIASES], value=DEFAULT_MODEL, label="model")
         api_strength = ApiStrength(value=1.0, minimum=0, maximum=1, label="denoise_strength")
         api_condition = gr.Radio(list(CONDITIONS), value="clean", label="condition")
-        api_images = gr.File(file_count="multiple", label="images")
-        api_video = gr.File(file_types=motion_serving.ACCEPTED, label="video")
+        api_images = ApiImages(file_count="multiple", label="images")
+        api_video = ApiVideo(file_types=motion_serving.ACCEPTED, label="video")
         api_pair = gr.ImageSlider(type="filepath", format="png", label="bilinear | learned")
         api_file = gr.File(label="download")
         api_truth = [gr.Image(type="filepath", format="png", label=name) for name in ("bilinear", "learned", "truth")]
@@ -915,7 +983,8 @@ def _add_api():
     api_button.click(compare, [api_image, api_stage, api_model, api_condition], [*api_truth, api_metrics],
                      api_name="compare", **api)
     api_button.click(_video_for_api, [api_video, api_scale, api_model, api_strength], [api_file, api_text],
-                     api_name="upscale_video", **api)
+                     api_name="upscale_video", api_description="Every frame of an animated GIF / WebP / PNG or "
+                     "an MP4 / WebM / MOV video upscaled; each frame's timing and a video's sound kept.", **api)
 
 
 def _poll_queue_less(demo):

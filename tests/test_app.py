@@ -219,13 +219,17 @@ def test_the_page_checks_on_upload_and_offers_to_shrink(app, tmp_path, monkeypat
 
 
 def test_a_new_image_clears_old_results_and_gives_size_advice(app):
-    *cleared, status, shrink, compare_image = app.page_image_changed({"path": EXAMPLE}, "4x")
+    *cleared, status, shrink, compare_image, refused = app.page_image_changed({"path": EXAMPLE}, "4x", False,
+                                                                               "**Problem:** an earlier file")
     assert cleared == [None, cleared[1], None, None, None, None, ""] and cleared[1]["visible"] is False
     assert "335x359 in; 4x makes 1340x1436" in status and "Press Upscale." in status
     assert compare_image == EXAMPLE  # the Compare tab shows the same photo (and can change it)
-    assert "Press Upscale in my browser." in app.page_image_changed({"path": EXAMPLE}, "4x", True)[-3]
-    *_, status, _, _ = app.page_image_changed(None, "4x")
-    assert status == {"__type__": "update"}  # an emptied input leaves the status line alone
+    assert refused == ""  # a good image: an earlier refusal is forgotten
+    assert "Press Upscale in my browser." in app.page_image_changed({"path": EXAMPLE}, "4x", True)[-4]
+    *_, status, _, _, _ = app.page_image_changed(None, "4x", False, "**Problem:** Cannot use this file")
+    assert status == {"__type__": "update"}  # emptied by a refused upload: the reason stays
+    *_, status, _, _, _ = app.page_image_changed(None, "4x")
+    assert status.startswith("Upload an image")  # removed by the visitor: the first prompt
 
 
 def test_the_page_states_facts_and_errors_in_its_status_line(app):
@@ -309,11 +313,13 @@ def test_settings_changes_clear_the_result_on_screen(app, demo):
     assert "Press Upscale." in status and "Done" not in status  # the old result's "Done" goes with it
     assert app.page_model_changed("photo", EXAMPLE, "2x")[-2]["visible"] is True
     assert app.page_model_changed("photo", None, "2x")[-1] == {"__type__": "update"}  # a refusal's reason stays
+    *cleared, status = app.page_setting_changed(EXAMPLE, "2x")  # the 2x network or the denoise strength
+    assert cleared == list(app.clear_results()) and "Press Upscale." in status  # no stale "Done"
     config = demo.get_config_file()
     ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
     clear_fn = [d for d in config["dependencies"] if d.get("targets") and any(
         ids.get(t[0]) in ("scale", "x2-stage", "denoise") for t in d["targets"])]
-    cleared_by = {ids.get(t[0]) for d in clear_fn for t in d["targets"] if len(d["outputs"]) == 7}
+    cleared_by = {ids.get(t[0]) for d in clear_fn for t in d["targets"] if len(d["outputs"]) in (7, 8)}
     assert {"scale", "x2-stage", "denoise"} <= cleared_by, cleared_by
 
 
@@ -574,6 +580,10 @@ def test_the_api_pages_own_examples_run(live, tmp_path):
         args = []
         for p in info["parameters"]:
             example = p["example_input"]
+            files = example if isinstance(example, list) else [example]
+            for f in files:  # the page's example is a file this endpoint takes, not Gradio's sample PDF
+                if isinstance(f, dict) and "url" in f:
+                    assert f["url"].endswith(".mp4" if endpoint == "/upscale_video" else ".png"), (endpoint, f)
             if isinstance(example, dict) and "url" in example:  # a file
                 example = handle_file(str(gif if endpoint == "/upscale_video" else EXAMPLE))
             elif isinstance(example, list):

@@ -294,6 +294,12 @@ def test_compare_and_batch_stand_alone(page, tmp_path):
     page.wait_for_function("() => document.querySelector('#cmp-status').innerText.includes('Compare at 4x')",
                            timeout=120_000)
     assert "ground truth (256 px)" in page.locator("#cmp-gallery").inner_text()
+    # its own upload refuses a bad file beside it, as the Upscale tab does
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image at all")
+    page.locator("#cmp-image input[type=file]").set_input_files(str(bad))
+    page.wait_for_function("() => document.querySelector('#cmp-status').innerText.includes('Cannot use this file')",
+                           timeout=60_000)
     # Batch shows its own model choice, and its zip is named after it
     page.get_by_role("tab", name="Batch").click()
     page.locator("#batch-model").get_by_label("seed", exact=False).first.check()
@@ -304,3 +310,6 @@ def test_compare_and_batch_stand_alone(page, tmp_path):
     assert "cat.4093.jpg -> cat.4093-x2-seed.png" in report and "cat.4093.jpg -> cat.4093-x2-seed-2.png" in report
     assert "upscaled-x2-seed.zip" in page.locator("#batch-zip").inner_text()
     shot(page, "13-batch-own-model")
+    page.locator("#batch-scale").get_by_text("4x").click()  # new settings: the old report and zip go
+    page.locator("#batch-zip").wait_for(state="hidden", timeout=30_000)
+    assert page.locator("#batch-status").inner_text().strip() == ""

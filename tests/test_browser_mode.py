@@ -277,3 +277,20 @@ def test_shrink_and_upscale_runs_in_the_browser(chromium, tmp_path):
         assert page.locator("#bm-compare").is_visible() and page.locator("#bm-download").is_visible()
         assert f"Sent {fw}x{fh} to your browser" in page.locator("#status").inner_text()
         page.close()
+
+
+def test_on_a_phone_done_and_the_download_are_on_screen(chromium):
+    """The page scrolls to browser mode's bar: its "Done" and the download, with the
+    result's top under them."""
+    b, url = chromium
+    page = b.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.goto(url + "?backend=wasm", wait_until="load")
+    page.locator("#upscale-button").wait_for(state="visible", timeout=60_000)
+    last = upscale_in_page(page, EXAMPLE, 2, "default")
+    assert last["ok"], last.get("error")
+    page.wait_for_timeout(300)
+    for sel in ("#bm-status", "#bm-download"):
+        box = page.locator(sel).bounding_box()
+        assert box and box["y"] >= -1 and box["y"] + box["height"] <= 844, (sel, box)
+    assert "Done in your browser" in page.locator("#bm-status").inner_text()
+    page.close()

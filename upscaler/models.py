@@ -343,7 +343,7 @@ DEFAULT_MODEL = register(Family(
 # The same layout as default, so the two can be blended weight by weight (denoise strength).
 PHOTO_MODEL = register(Family(
     "photo", ResidualUpsampler, ResidualUpsampler8x, "photo (JPEG, noise)",
-    "The default's network, fine-tuned from its weights on inputs with synthetic blur, "
+    "The clean model's network, fine-tuned from its weights on inputs with synthetic blur, "
     "noise and JPEG (upscaler/degradations.py): for real photos and uploads.",
     degradations="photo", blend_base="default")).name
 register(Family(

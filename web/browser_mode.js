@@ -143,12 +143,12 @@
     const [cx, cy] = state.focus || detailCentre(input);
     drawCrops(cx * state.factor, cy * state.factor);
     window.catUpscaler.last.crop_centre = [cx, cy];  // input pixels: where the 1:1 crops look (for tests)
-    inView($("bm-compare"));
+    inView(document.querySelector(".bm-bar"));  // "Done", the download and the top of the result
   }
 
   function inView(el) {
-    // On a phone the result sits far below the button: bring it up (nothing moves when it
-    // is already on screen).
+    // On a phone the result sits far below the button: bring the bar with the status up
+    // (nothing moves when it is already on screen).
     if (!el) return;
     const r = el.getBoundingClientRect();
     if (r.top < 0 || r.top > window.innerHeight * 0.6) el.scrollIntoView({ block: "start", behavior: "instant" });
@@ -173,7 +173,7 @@
     window.catUpscaler.last = last;
     show("bm-compare", false); show("bm-crops", false); show("bm-download", false); show("bm-use-server", false);
     show("bm-progress", true); show("bm-cancel", true);
-    inView($("bm-status"));
+    inView(document.querySelector(".bm-bar"));
     const progress = $("bm-progress");
     progress.removeAttribute("value");  // indeterminate until the first tile
     const finish = (error) => {
