@@ -406,6 +406,17 @@ def _status(text, kind="info") -> str:
     return f"**Problem:** {text}" if kind == "error" else text
 
 
+def _upload_path(payload):
+    """The file path in what an image event hands over unprocessed (``preprocess=False``):
+    a FileData dict, an object with ``.path``, or the path itself."""
+    return payload.get("path") if isinstance(payload, dict) else getattr(payload, "path", payload)
+
+
+def _prompt(in_browser=False) -> str:
+    """The status line with no image: what to do first."""
+    return _status(f"Upload an image, choose a scale, press {_button(in_browser)}.")
+
+
 def page_check_upload(payload, scale_label, in_browser=False):
     """On upload: refuse unreadable files at once, and say what the output would be.
     -> image, status, shrink button, the refusal's reason ("" when the file is readable):
@@ -413,8 +424,8 @@ def page_check_upload(payload, scale_label, in_browser=False):
     image first"."""
     hide = gr.update(visible=False)
     if not payload:
-        return gr.update(), _status("Upload an image, choose a scale, press Upscale."), hide, ""
-    path = payload.get("path") if isinstance(payload, dict) else getattr(payload, "path", payload)
+        return gr.update(), _prompt(), hide, ""
+    path = _upload_path(payload)
     readable, status, shrink = _advice(path, scale_label, in_browser)
     return (gr.update() if readable else None), status, shrink, ("" if readable else status)
 
@@ -444,9 +455,9 @@ def page_image_changed(payload, scale_label, in_browser=False, refused=""):
     tab gets the same image (it can change it there). -> (*results, status, shrink button,
     Compare's image, the refusal kept)."""
     cleared = clear_results()
-    path = payload.get("path") if isinstance(payload, dict) else payload
+    path = _upload_path(payload)
     if not path:
-        status = gr.update() if refused else _status(f"Upload an image, choose a scale, press {_button(in_browser)}.")
+        status = gr.update() if refused else _prompt(in_browser)
         return (*cleared, status, gr.update(visible=False), gr.update(), gr.update())
     readable, status, shrink = _advice(path, scale_label, in_browser)
     return (*cleared, status, shrink, path if readable else gr.update(), "" if readable else status)
@@ -502,6 +513,12 @@ def _crops(state, centre, original=None):
     return crops["bilinear"], crops["learned"], serving.locator(original, centre, CROP / k)
 
 
+def _result_note(page_upscale_out) -> str:
+    """The note above the result: ``page_upscale``'s "Done" line when it made a result."""
+    slider, _, status, *_ = page_upscale_out
+    return status if slider is not None else ""
+
+
 def page_upscale_pressed(image, scale_label, model, x2_stage, denoise=1.0, refused="", progress=gr.Progress()):
     """The Upscale button: ``page_upscale`` plus the note above the result (its "Done", where
     a phone shows it with the result); with no image after a refused upload, the refusal's
@@ -509,7 +526,7 @@ def page_upscale_pressed(image, scale_label, model, x2_stage, denoise=1.0, refus
     if image is None and refused:
         return None, gr.update(visible=False), refused, None, None, None, None, ""
     out = page_upscale(image, scale_label, model, x2_stage, denoise, False, progress)
-    return (*out, out[2] if out[0] is not None else "")
+    return (*out, _result_note(out))
 
 
 def page_shrink_and_upscale(image, scale_label, model, x2_stage, denoise=1.0, in_browser=False,
@@ -521,7 +538,7 @@ def page_shrink_and_upscale(image, scale_label, model, x2_stage, denoise=1.0, in
         plan, status = page_browser_plan(image, scale_label, model, x2_stage, denoise, shrink_to_fit=True)
         return (*(gr.update(),) * 2, status, *(gr.update(),) * 4, gr.update(visible=plan is None), plan, gr.update())
     out = page_upscale(image, scale_label, model, x2_stage, denoise, True, progress)
-    return (*out, gr.update(visible=False), None, out[2] if out[0] is not None else "")
+    return (*out, gr.update(visible=False), None, _result_note(out))
 
 
 def page_pick_crop(state, evt: gr.SelectData):
@@ -533,14 +550,10 @@ def page_pick_crop(state, evt: gr.SelectData):
     return _crops(state, evt.index)
 
 
-def page_compare(image, stage, model, all_models, condition="clean"):
-    """-> gallery of (file, caption), metrics table, status. ``stage``: a stage name, or
-    "64to256" for 4x (64to128 then 128to256)."""
-    return page_compare_models(image, stage, list(FAMILIES) if all_models else [model], condition)
-
-
 def page_compare_models(image, stage, models, condition="clean"):
-    """The Compare tab: its own photo, scale, models (names or page names) and condition."""
+    """The Compare tab: its own photo, scale (a stage name, or "64to256" for 4x: 64to128
+    then 128to256), models (names or page names) and condition. -> gallery of (file,
+    caption), metrics table, status."""
     try:
         if image is None:
             raise gr.Error("Upload a photo above first.")
@@ -649,7 +662,7 @@ def page_in_browser_changed(on, image, scale_label, refused=""):
     refusal's reason stays)."""
     status, shrink = page_scale_changed(image, scale_label, on)
     if not image and not refused:
-        status = _status(f"Upload an image, choose a scale, press {_button(on)}.")
+        status = _prompt(on)
     return (gr.update(visible=not on), gr.update(visible=on), gr.update(visible=not on), gr.update(visible=on),
             status, shrink)
 
@@ -664,7 +677,7 @@ def page_check_compare_upload(payload):
     """Compare's own upload, checked as the Upscale tab's is: -> image, Compare's status."""
     if not payload:
         return gr.update(), ""
-    path = payload.get("path") if isinstance(payload, dict) else getattr(payload, "path", payload)
+    path = _upload_path(payload)
     readable, status, _ = _advice(path, "2x")
     return (gr.update(), "") if readable else (None, status)
 
@@ -751,8 +764,7 @@ def build_demo():
                                          elem_id="input-image")
                     # right under the upload: a refusal next to the file, and "Done" on the first screen of a
                     # desktop and a phone (tests/test_browser.py checks where they are)
-                    status = gr.Markdown(_status("Upload an image, choose a scale, press Upscale."),
-                                         elem_id="status")
+                    status = gr.Markdown(_prompt(), elem_id="status")
                     shrink = gr.Button("Shrink to fit and upscale", visible=False, elem_id="shrink-button")
                     if examples:  # on the first screen of a desktop or a phone too
                         gr.Examples(examples, inputs=[image], label="or try an example (JPEGs of cats never trained on)",

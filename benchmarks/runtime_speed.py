@@ -35,7 +35,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -44,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from upscaler import runtimes  # noqa: E402
 from upscaler.inference import Upscaler, describe_device, load_upscaler  # noqa: E402
+from upscaler.metrics import psnr_rgb  # noqa: E402
 from upscaler.models import FAMILIES, to_model_range  # noqa: E402
 from upscaler.pipeline import DEFAULT_X2_STAGE  # noqa: E402
 from upscaler.weights import load_model  # noqa: E402
@@ -88,17 +88,6 @@ def make_upscaler(name: str, net, stage: str) -> Upscaler:
     return up
 
 
-def median_time(fn, repeats, warmup=1):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def gflop(net, size=64) -> float:
     """GFLOPs of one call of ``net`` on a size x size image (a multiply-add counts 2)."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -109,12 +98,6 @@ def gflop(net, size=64) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def psnr8(a: Image.Image, b: Image.Image) -> float:
-    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    mse = ((x - y) ** 2).mean()
-    return float("inf") if mse == 0 else float(10 * np.log10(255 ** 2 / mse))
-
-
 def big_photo(size=2048) -> Image.Image:
     """A cats/val photo resized to size x size (the example, where cats/val is absent)."""
     files = sorted(CATS_VAL.glob("*.jpg"))
@@ -122,6 +105,9 @@ def big_photo(size=2048) -> Image.Image:
 
 
 def runtime_rows(family: str, names, quick: bool, size: int, weights=None):
+    from speed import timeit  # speed.py's timer: the median after a warm-up (imported here: the fresh
+    # processes below import this module and must not pay for speed.py's imports)
+
     example, big = Image.open(EXAMPLE).convert("RGB"), big_photo(size)
     tiny = example.resize((64, 64), Image.BICUBIC)
     x8, x2 = load_model(family, "64to512", weights)[0], load_model(family, DEFAULT_X2_STAGE, weights)[0]
@@ -133,15 +119,15 @@ def runtime_rows(family: str, names, quick: bool, size: int, weights=None):
         t0 = time.perf_counter()
         up(tiny)  # the first call: export + compile for graph runtimes, the compile for torch.compile
         first = time.perf_counter() - t0
-        ms = median_time(lambda: up(tiny), 3 if quick else 25, warmup=1 if quick else 2) * 1000
+        ms = timeit(lambda: up(tiny), 3 if quick else 25, warmup=1 if quick else 2) * 1000
         row = {"family": family, "runtime": name, "first_s": first, "ms_64": ms, "gflops": flops / ms * 1000}
         if RUNTIMES[name].get("swap") != "inductor":  # compiles per tile shape: not timed on tiled images
             out = up(example)
-            row["psnr"] = psnr8(out, reference)
-            row["x8_s"] = median_time(lambda: up(example), 1 if quick else 3, warmup=0)
+            row["psnr"] = psnr_rgb(out, reference)
+            row["x8_s"] = timeit(lambda: up(example), 1 if quick else 3, warmup=0)
             up2 = make_upscaler(name, x2, DEFAULT_X2_STAGE)
             up2(tiny)
-            row["x2_s"] = median_time(lambda: up2(big), 1 if quick else 2, warmup=0)
+            row["x2_s"] = timeit(lambda: up2(big), 1 if quick else 2, warmup=0)
         rows.append(row)
         print(format_row(row, big.size[0]), flush=True)
     return rows
@@ -245,7 +231,7 @@ def targets(rounds_small: int, rounds_big: int, weights=None) -> dict:
             "small_ms": {k: statistics.median(v) * 1000 for k, v in small.items()},
             "big_s": {k: statistics.median(v) for k, v in big.items()},
             "small_ratio": ratio_quartiles(small, "auto", "torch"), "big_ratio": ratio_quartiles(big, "auto", "torch"),
-            "psnr": psnr8(auto(example), reference), "rounds": (rounds_small, rounds_big)}
+            "psnr": psnr_rgb(auto(example), reference), "rounds": (rounds_small, rounds_big)}
 
 
 def main(argv=None):

@@ -363,7 +363,7 @@ def test_the_strength_that_runs_is_the_one_reported(app):
 
 
 def test_compare_page_shows_every_image_and_a_table(app):
-    gallery, table, status = app.page_compare(EXAMPLE, "64to128", "default", True)
+    gallery, table, status = app.page_compare_models(EXAMPLE, "64to128", list(app.FAMILIES))
     captions = [c for _, c in gallery]
     assert captions[0].startswith("the small input") and captions[-1].startswith("ground truth")
     assert "bicubic" in captions and "learned: seed reproduction" in captions

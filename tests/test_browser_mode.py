@@ -16,6 +16,7 @@ from conftest import ROOT
 from PIL import Image
 
 from upscaler import browser, load_upscaler
+from upscaler.metrics import psnr_rgb as psnr
 from upscaler.pipeline import Pipeline, chain
 from upscaler.serving import download_name
 
@@ -24,11 +25,6 @@ from browser_page import CHROMIUM, CHROMIUM_ARGS, open_page, page_result, upscal
 pytestmark = pytest.mark.slow  # a server and a browser
 
 EXAMPLE = ROOT / "examples" / "cat.4018.jpg"  # 276 x 374
-
-
-def psnr(a, b) -> float:
-    mse = np.mean((np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse)
 
 
 def test_the_runtime_is_the_pinned_npm_copy():

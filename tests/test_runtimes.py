@@ -12,6 +12,7 @@ from PIL import Image
 
 from upscaler import load_upscaler, runtimes
 from upscaler.inference import Upscaler
+from upscaler.metrics import psnr_rgb as psnr8  # 8-bit PSNR over every channel (a size mismatch raises)
 from upscaler.models import FAMILIES, ResidualUpsampler
 from upscaler.weights import load_model
 
@@ -20,13 +21,6 @@ EXAMPLE = ROOT / "examples" / "cat.4093.jpg"
 GRAPH_BACKENDS = [b for b in runtimes.GRAPH_RUNTIMES if runtimes.installed(b)]
 # what auto picks on a CPU must be tested here: CI installs requirements.txt (openvino)
 assert runtimes.pick_backend("auto", torch.device("cpu")) in ["torch", *GRAPH_BACKENDS]
-
-
-def psnr8(a: Image.Image, b: Image.Image) -> float:
-    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    assert x.shape == y.shape
-    mse = ((x - y) ** 2).mean()
-    return float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse)
 
 
 @pytest.fixture(scope="module")

@@ -88,7 +88,8 @@ DTYPES = ("float32", "bfloat16", "float16")
 
 def pick_dtype(device: torch.device, dtype=None, net=None) -> torch.dtype:
     """An explicit dtype (name or torch.dtype) wins; otherwise the fastest one the network
-    lists as safe (``net.reduced_dtypes``) that the device runs natively, else float32."""
+    lists as safe (``net.reduced_dtypes``) that the device runs fast (on a CPU:
+    ``runtimes.cpu_default_dtype``), else float32."""
     if isinstance(dtype, str):
         if dtype not in DTYPES:
             raise ValueError(f"dtype {dtype!r}: use {', '.join(DTYPES)}")
@@ -100,7 +101,7 @@ def pick_dtype(device: torch.device, dtype=None, net=None) -> torch.dtype:
         if "bfloat16" in safe and torch.cuda.is_bf16_supported():
             return torch.bfloat16
         return torch.float16 if "float16" in safe else torch.float32
-    return torch.bfloat16 if "bfloat16" in safe and runtimes.cpu_has_amx() else torch.float32
+    return runtimes.cpu_default_dtype(net)
 
 
 # ------------------------------------------------------------------ PIL <-> tensor

@@ -34,6 +34,17 @@ def psnr_y(pred, target, border: int = 0) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
+def psnr_rgb(a, b) -> float:
+    """PSNR of two 8-bit images over every channel and pixel, peak 255: how far one way of
+    computing an image is from another (a runtime from torch, the browser from the server),
+    not the published-table protocol above."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"size mismatch: {x.shape} vs {y.shape}")
+    mse = np.mean((x - y) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
     g = np.exp(-((np.arange(size) - size // 2) ** 2) / (2 * sigma ** 2))
     return g / g.sum()

@@ -5,10 +5,10 @@ Why more than torch: eager PyTorch runs the small networks here one operator at 
 19 passes over the feature maps for the default 64->512, and on a 2-core CPU that leaves
 most of the machine idle. A graph runtime fuses each convolution with its bias and PReLU
 and plans the memory once. What each one fuses, and the measured table that orders
-``AUTO_ORDER``: ``benchmarks/speed.py --runtimes`` (README "Speed", docs/speed.md).
+``AUTO_ORDER``: ``benchmarks/runtime_speed.py`` (README "Results", docs/speed.md).
 
-* ``torch``: the eager network (channels-last weights, bf16 where the CPU runs it
-  natively; ``inference.pick_dtype``). The only backend on a GPU.
+* ``torch``: the eager network (channels-last weights, bf16 on CPUs with AMX;
+  ``inference.pick_dtype``). The only backend on a GPU.
 * ``openvino``: Intel's runtime (``pip install openvino``, a 59 MB wheel, about 180 MB
   installed). Reads the ONNX file, compiles it once with dynamic height and width (the
   kernels for a new tile shape are made on its first call, a few ms), and runs fp32, or
@@ -39,9 +39,8 @@ import torch
 log = logging.getLogger("upscaler")
 
 BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
-# The CPU order of ``auto``: the measured fastest first (benchmarks/speed.py --runtimes).
-# onnxruntime is not in it: on both machines measured it was slower than eager torch bf16
-# on the 64x64 budget case.
+# The CPU order of ``auto``: the measured fastest first (benchmarks/runtime_speed.py).
+# onnxruntime is not in it: it was slower than eager torch on the 64x64 budget case.
 AUTO_ORDER = ("openvino", "torch")
 # How many ONNX files the cache keeps (the newest by use): the page's denoise blends are
 # one network per strength, and a public demo must not fill its disk with them.
@@ -65,6 +64,13 @@ def cpu_has_amx() -> bool:
     return bool(probe()) if probe is not None else False
 
 
+def cpu_default_dtype(net) -> torch.dtype:
+    """The one CPU rule, for eager torch and the graph runtimes alike: bf16 where the network
+    lists it as safe (``reduced_dtypes``) and the CPU has AMX; float32 everywhere else (with
+    AVX-512-BF16 alone bf16 ran slower than fp32 in both: docs/speed.md, "Runtimes")."""
+    return torch.bfloat16 if "bfloat16" in getattr(net, "reduced_dtypes", ()) and cpu_has_amx() else torch.float32
+
+
 def pick_backend(backend: str, device: torch.device) -> str:
     """"auto" -> the backend to use on ``device``; an explicit name is checked."""
     if backend not in BACKENDS:
@@ -82,17 +88,15 @@ def pick_backend(backend: str, device: torch.device) -> str:
 
 
 def runtime_dtype(backend: str, net, dtype=None) -> torch.dtype:
-    """What a graph runtime computes in: an explicit dtype wins; otherwise bf16 where the
-    network lists it as safe and the CPU has AMX, else float32."""
+    """What a graph runtime computes in: an explicit dtype wins; otherwise
+    ``cpu_default_dtype`` (onnxruntime: float32 only)."""
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     if backend == "onnxruntime":
         if dtype not in (None, torch.float32):
             raise ValueError("backend 'onnxruntime' runs float32 only")
         return torch.float32
-    if dtype is not None:
-        return dtype
-    return torch.bfloat16 if "bfloat16" in getattr(net, "reduced_dtypes", ()) and cpu_has_amx() else torch.float32
+    return dtype if dtype is not None else cpu_default_dtype(net)
 
 
 # ------------------------------------------------------------------- the ONNX cache
@@ -124,14 +128,14 @@ def cached_onnx(net, folder: Path | None = None) -> Path:
 
     folder = Path(folder) if folder is not None else cache_dir() / "onnx"
     folder.mkdir(parents=True, exist_ok=True)
-    float_net = net if next(net.parameters()).dtype == torch.float32 else None
     path = folder / f"{network_digest(net)}.onnx"
     with _export_lock:
         if path.is_file():
             os.utime(path)  # the prune below keeps the files in use
         else:
-            float_net = float_net or copy.deepcopy(net).float()
-            write_onnx(float_net.eval(), path)
+            if next(net.parameters()).dtype != torch.float32:
+                net = copy.deepcopy(net).float()  # the caller's network stays as it is
+            write_onnx(net.eval(), path)
             _prune(folder, keep=CACHE_FILES)
     return path
 
@@ -152,7 +156,7 @@ class GraphNetwork:
 
     def __init__(self, net, dtype: torch.dtype, threads: int | None = None):
         self.dtype = dtype
-        self._net = net  # exported on first use, then dropped
+        self._net = net  # exported on first use
         self._threads = threads
         self._compiled = None
         self._lock = threading.Lock()
@@ -167,7 +171,6 @@ class GraphNetwork:
             if self._compiled is None:
                 path = cached_onnx(self._net)
                 self._compiled = self._compile(path, self._threads or torch.get_num_threads())
-                self._net = None
                 log.info("%s compiled %s in %s", self.backend, path.name, str(self.dtype).replace("torch.", ""))
         return self._compiled
 
