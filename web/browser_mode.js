@@ -154,6 +154,12 @@
     if (r.top < 0 || r.top > window.innerHeight * 0.6) el.scrollIntoView({ block: "start", behavior: "instant" });
   }
 
+  function couldNotRun(e) {
+    // An unexpected failure, said once for the visitor (the worker words its own the same way).
+    return `The network could not run in this browser (${String((e && e.message) || e).slice(0, 160)}); ` +
+           "use the server (untick \"run in my browser\").";
+  }
+
   function stopWorker() {
     if (state.worker) { state.worker.terminate(); state.worker = null; }
   }
@@ -230,8 +236,7 @@
           finish(m.message);
         }
       };
-      worker.onerror = (e) => finish(`The network could not run in this browser (${String(e.message || e).slice(0, 160)}); ` +
-                                     "use the server (untick \"run in my browser\").");
+      worker.onerror = (e) => finish(couldNotRun(e));
       const pixels = input.data.slice().buffer;  // a copy to transfer: the page keeps `input` for the views
       worker.postMessage({ runtime: { script, version: plan.runtime.version, wasm_paths: absolute(plan.runtime.wasm_paths),
                                       threads },
@@ -240,8 +245,7 @@
                            width: input.width, height: input.height, pixels }, [pixels]);
     } catch (e) {
       if (!(e instanceof Stop)) console.error(e);
-      finish(e instanceof Stop ? e.message : `The network could not run in this browser (${String(e.message || e).slice(0, 160)}); ` +
-                                             "use the server (untick \"run in my browser\").");
+      finish(e instanceof Stop ? e.message : couldNotRun(e));
     }
   }
 
