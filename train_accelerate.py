@@ -33,6 +33,7 @@ import math
 import os
 import re
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -53,6 +54,7 @@ from upscaler.figures import comparison_grid
 from upscaler.hub import push_weights, write_model_card
 from upscaler.images import tensor_to_pil, to_tensor
 from upscaler.inference import Upscaler, describe_device
+from upscaler.metrics import crispness
 from upscaler.models import DEFAULT_MODEL, FAMILIES, get_family, to_model_range
 from upscaler.protocol import classical, classical_scores, eval_pair, lpips_metric, mean_scores, score_pair
 from upscaler.stages import STACK_STAGE, STAGES, TWO_X_STAGES, get_stage
@@ -132,6 +134,15 @@ def parse_args(argv=None):
                    help="default: what `accelerate launch` / `accelerate config` says")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
+
+    g = p.add_argument_group("perceptual (GAN) training: the default for families marked adversarial (sharp)")
+    g.add_argument("--gan", default=None, choices=["on", "off"],
+                   help="add the feature, adversarial and LDL losses (default: the family's recipe)")
+    g.add_argument("--feature-weight", type=float, default=1.0, help="L1 on VGG16 features (FeatureLoss)")
+    g.add_argument("--gan-weight", type=float, default=0.1, help="the relativistic GAN loss")
+    g.add_argument("--ldl-weight", type=float, default=1.0, help="L1 on LDL's artefact map (0 = off)")
+    g.add_argument("--disc-features", type=int, default=32, help="U-Net discriminator width (Real-ESRGAN: 64)")
+    g.add_argument("--disc-learning-rate", type=float, default=4e-4)
 
     g = p.add_argument_group("output")
     g.add_argument("--output-dir", default="weights-out", help="weights root: <dir>/<model>/<stage>/")
@@ -271,6 +282,67 @@ def content_scale_name(args) -> str:
     return args.content_scale or get_family(args.model).content_scale
 
 
+def gan_on(args) -> bool:
+    return args.gan == "on" if args.gan else get_family(args.model).adversarial
+
+
+class PerceptualLosses:
+    """Real-ESRGAN's recipe in small (``upscaler/adversarial.py``): the pixel loss plus L1 on
+    VGG16 features, the relativistic GAN loss of a U-Net discriminator and LDL's artefact
+    term; the discriminator takes its own step after the generator's. Its network and
+    optimizer go through ``accelerator.prepare``, so ``save_state`` checkpoints them and
+    resume is exact."""
+
+    def __init__(self, args, accelerator):
+        from upscaler.adversarial import FeatureLoss, UNetDiscriminatorSN
+
+        self.args, self.accelerator = args, accelerator
+        self.features = FeatureLoss().to(accelerator.device) if args.feature_weight else None
+        disc = UNetDiscriminatorSN(args.disc_features)
+        optimizer = torch.optim.Adam(disc.parameters(), lr=args.disc_learning_rate, betas=(0.9, 0.99))
+        self.disc, self.optimizer = accelerator.prepare(disc, optimizer)
+        # The generator's step asks the discriminator without training it: the bare module,
+        # so that DDP does not wait for gradients that never come.
+        self.judge = accelerator.unwrap_model(self.disc)
+        self.last = {}
+
+    def generator(self, sr, hr, pixel, ema_sr):
+        """The generator's loss for results ``sr`` of truths ``hr`` (``pixel``: its pixel loss)."""
+        from upscaler.adversarial import artifact_map, generator_loss
+
+        a, parts = self.args, {"pixel": pixel}
+        if self.features is not None:
+            parts["feature"] = a.feature_weight * self.features(sr, hr)
+        if a.ldl_weight and ema_sr is not None:
+            weight = artifact_map(hr, sr.detach(), ema_sr)
+            parts["ldl"] = a.ldl_weight * F.l1_loss(weight * sr, weight * hr)
+        if a.gan_weight:
+            self.judge.requires_grad_(False)
+            with torch.no_grad():
+                real = self.judge(hr)
+            parts["gan"] = a.gan_weight * generator_loss(real, self.judge(sr))
+            self.judge.requires_grad_(True)
+        self.last = {k: v.detach() for k, v in parts.items()}
+        return sum(parts.values())
+
+    def discriminator_step(self, sr, hr):
+        from upscaler.adversarial import discriminator_loss
+
+        if not self.args.gan_weight:
+            return
+        loss = discriminator_loss(self.disc(hr), self.disc(sr.detach()))
+        self.accelerator.backward(loss)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.last["disc"] = loss.detach()
+
+    def record(self) -> dict:
+        a = self.args
+        return {"feature_weight": a.feature_weight, "gan_weight": a.gan_weight, "gan_loss": "relativistic average",
+                "ldl_weight": a.ldl_weight, "disc_features": a.disc_features,
+                "disc_learning_rate": a.disc_learning_rate, "feature_layers": "VGG16 ReLU 2,4,7,10,13 (0.1,0.1,1,1,1)"}
+
+
 
 class EMA:
     """An exponential moving average of a network's weights (float buffers such as
@@ -353,6 +425,8 @@ def validate(accelerator, nets, val, baselines, stage, step, samples, log_dir):
             metrics[f"psnr_{name}"], metrics[f"ssim_{name}"] = mean["psnr"], mean["ssim"]
         if "lpips" in mean:
             metrics[f"lpips_{name}"] = mean["lpips"]
+        # fine detail against the truth's (median, as benchmarks/perceptual.py): what a GAN adds
+        metrics[f"crisp_{name}"] = round(statistics.median(crispness(o, hr) for o, (_, hr) in zip(images, val)), 3)
     for name, row in baselines.items():
         metrics[f"psnr_{name}"], metrics[f"ssim_{name}"] = row["psnr"], row["ssim"]
     n = min(4, len(val))
@@ -416,6 +490,10 @@ def train_stage(args, accelerator, stage_name):
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: schedule(s // n))
     net, optimizer, scheduler = accelerator.prepare(net, optimizer, scheduler)
     unwrapped = accelerator.unwrap_model(net)
+    gan = PerceptualLosses(args, accelerator) if gan_on(args) else None  # prepared after the generator
+    if gan is not None and tuple(unwrapped.value_range) != (0.0, 1.0):
+        raise SystemExit(f"--gan on needs a network that works in [0, 1]; {args.model}'s reads "
+                         f"{tuple(unwrapped.value_range)}")
     ema = EMA(unwrapped, args.ema_decay) if args.ema_decay > 0 else None
 
     global_step = start_step
@@ -444,12 +522,20 @@ def train_stage(args, accelerator, stage_name):
         step_loss = 0.0  # this process's mean over the step's micro-batches
         for micro in range(accum):
             x, target = pairs.batch(global_step, micro)  # keyed by the step: exact resume
-            with accelerator.accumulate(net):
-                loss = loss_fn(net(to_model_range(x, unwrapped)), to_model_range(target, unwrapped))
+            with accelerator.accumulate(net, *([gan.disc] if gan else [])):
+                x = to_model_range(x, unwrapped)
+                sr, truth = net(x), to_model_range(target, unwrapped)
+                loss = loss_fn(sr, truth)
+                if gan is not None:
+                    with torch.no_grad():  # LDL tells artefacts from detail by the EMA's result
+                        ema_sr = ema.net(x) if ema is not None and args.ldl_weight else None
+                    loss = gan.generator(sr, truth, loss, ema_sr)
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+                if gan is not None:
+                    gan.discriminator_step(sr, truth)
             step_loss += loss.detach() / accum
         global_step += 1
         if ema is not None:
@@ -460,8 +546,11 @@ def train_stage(args, accelerator, stage_name):
         if global_step % 10 == 0 or global_step == max_steps:  # .item() waits for the GPU: not every step
             # the step's loss over every process and micro-batch (a collective: every process logs here)
             logged = accelerator.reduce(step_loss, "mean").item()
-            progress.set_postfix(loss=f"{logged:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-            accelerator.log({"loss": logged, "lr": scheduler.get_last_lr()[0]}, step=global_step)
+            parts = {k: accelerator.reduce(v, "mean").item() for k, v in gan.last.items()} if gan else {}
+            progress.set_postfix(loss=f"{logged:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
+                                 **{k: f"{v:.4f}" for k, v in parts.items()})
+            accelerator.log({"loss": logged, "lr": scheduler.get_last_lr()[0],
+                             **{f"loss_{k}": v for k, v in parts.items()}}, step=global_step)
         t_pause = time.time()
         if global_step % args.checkpointing_steps == 0 or global_step == max_steps:
             save_checkpoint(accelerator, args, stage_name, global_step, ema)
@@ -499,7 +588,12 @@ def train_stage(args, accelerator, stage_name):
                 accelerator, nets_to_validate, val, baselines, stage, global_step, global_step * samples_per_step,
                 log_dir)
             curve = curve or [metrics]
-        shipped = "ema" if ema is not None and metrics["psnr_ema"] > metrics["psnr_model"] else "model"
+        # The EMA ships when it validates better: by PSNR, or for a GAN by LPIPS (lower),
+        # which is what such a run is for.
+        if gan is not None and "lpips_ema" in metrics:
+            shipped = "ema" if ema is not None and metrics["lpips_ema"] < metrics["lpips_model"] else "model"
+        else:
+            shipped = "ema" if ema is not None and metrics["psnr_ema"] > metrics["psnr_model"] else "model"
         summary = {
             "stage": stage_name, "model": args.model,
             "command": " ".join(["train_accelerate.py", *map(portable, sys.argv[1:])]),
@@ -510,6 +604,7 @@ def train_stage(args, accelerator, stage_name):
             "loss": loss_name, "learning_rate": lr, "ema_decay": args.ema_decay, "shipped_weights": shipped,
             "patch_size": pairs.patch, "degradations": degradations_name(args),
             "content_scale": content_scale_name(args),
+            "perceptual": gan.record() if gan is not None else None,
             "mixed_precision": accelerator.mixed_precision, "wall_seconds_this_run": round(wall, 1),
             "samples_per_second": throughput,
             "skipped_images": skipped, "resumed_from": portable(resume) if resume else None,
@@ -518,7 +613,8 @@ def train_stage(args, accelerator, stage_name):
             "continues": continues,
             "val": metrics,
             "curve": [{k: c[k] for k in ("step", "samples", "psnr_model", "psnr_ema", "psnr_bicubic",
-                                         "lpips_model", "lpips_ema", "lpips_bicubic") if k in c}
+                                         "lpips_model", "lpips_ema", "lpips_bicubic", "crisp_model", "crisp_ema", "crisp_bicubic")
+                                         if k in c}
                       for c in curve],
         }
         if shipped == "ema":
@@ -531,7 +627,7 @@ def train_stage(args, accelerator, stage_name):
         (log_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
         accelerator.print(f"saved {folder}  ({wall:.0f} s, the {shipped} weights)")
     accelerator.wait_for_everyone()
-    accelerator.free_memory(net, optimizer, scheduler)
+    accelerator.free_memory(net, optimizer, scheduler, *([gan.disc, gan.optimizer] if gan else []))
 
 
 def main(argv=None):

@@ -310,6 +310,7 @@ class Family:
     degradations: str = "none"  # the training inputs: "none" (clean bicubic) or a name in degradations.NAMED
     blend_base: str | None = None  # a family of the same layout that ``denoise_strength`` 0 means
     content_scale: str = "world"  # the training patches' content: "world" or "all" (data.CONTENT_SCALES)
+    adversarial: bool = False  # trained with train_accelerate.py's GAN recipe (feature, GAN and LDL losses)
 
     def architecture(self, stage: "str | Stage") -> type:
         """The class that serves ``stage`` for this family."""
@@ -346,6 +347,12 @@ PHOTO_MODEL = register(Family(
     "The clean model's network, fine-tuned from its weights on inputs with synthetic blur, "
     "noise and JPEG (upscaler/degradations.py): for real photos and uploads.",
     degradations="photo", blend_base="default")).name
+# The same layout as photo again: "invented detail" blends the two weight by weight.
+register(Family(
+    "sharp", ResidualUpsampler, ResidualUpsampler8x, "sharp (invents fine detail)",
+    "The photo model fine-tuned as a GAN, with the degradations, on patches at every content "
+    "scale (Real-ESRGAN's recipe in small): crisp eyes and fur, some of it made up.",
+    degradations="photo", blend_base="photo", content_scale="all", adversarial=True))
 register(Family(
     "seed", Upsampler, Upsampler8x, "seed reproduction",
     "The reference design, layer for layer, trained with its recipe: kept to show what the "

@@ -1,0 +1,132 @@
+"""The pieces of perceptual (GAN) training: what makes the ``sharp`` family look sharp.
+
+Real-ESRGAN's recipe, in small (Wang et al., ICCVW 2021; BasicSR's ``RealESRGANModel``):
+
+* ``UNetDiscriminatorSN``: a U-Net discriminator with spectral norm. It judges every pixel
+  (real or made up), so it can point at a soft eye or a fake strand of fur, not only at
+  the image as a whole. Real-ESRGAN's has 64 features; ``num_feat`` sets ours.
+* ``FeatureLoss``: L1 between VGG16 feature maps of the result and of the truth. The
+  VGG16 weights are the ones LPIPS ships (``upscaler/lpips.py``); LPIPS-AlexNet stays the
+  yardstick and is never trained on.
+* ``relativistic_losses``: ESRGAN's relativistic average GAN. The discriminator says how much
+  *more* real a real patch looks than the average fake, and the generator the reverse, so
+  the generator gets a gradient from the real images too.
+* ``artifact_map``: LDL (Liang et al., CVPR 2022). Where the result's error is locally
+  noisy and larger than the EMA network's, it is most likely a GAN artefact (ringing,
+  false texture): those pixels get an extra L1 pull towards the truth.
+
+Everything takes and returns images in [0, 1] (N x 3 x H x W), float32.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import spectral_norm
+
+from .lpips import LPIPS
+
+
+class UNetDiscriminatorSN(nn.Module):
+    """Real-ESRGAN's U-Net discriminator: three stride-2 convs down, three bilinear ups with
+    skip connections, two more convs, then a one-channel map of logits (N x 1 x H x W).
+    Every conv but the first and the last is spectrally normalised. The input side must be
+    a multiple of 8."""
+
+    def __init__(self, num_feat: int = 32, skip_connection: bool = True):
+        super().__init__()
+        f, sn = num_feat, spectral_norm
+        self.skip_connection = skip_connection
+        self.conv0 = nn.Conv2d(3, f, 3, 1, 1)
+        self.conv1 = sn(nn.Conv2d(f, f * 2, 4, 2, 1, bias=False))
+        self.conv2 = sn(nn.Conv2d(f * 2, f * 4, 4, 2, 1, bias=False))
+        self.conv3 = sn(nn.Conv2d(f * 4, f * 8, 4, 2, 1, bias=False))
+        self.conv4 = sn(nn.Conv2d(f * 8, f * 4, 3, 1, 1, bias=False))
+        self.conv5 = sn(nn.Conv2d(f * 4, f * 2, 3, 1, 1, bias=False))
+        self.conv6 = sn(nn.Conv2d(f * 2, f, 3, 1, 1, bias=False))
+        self.conv7 = sn(nn.Conv2d(f, f, 3, 1, 1, bias=False))
+        self.conv8 = sn(nn.Conv2d(f, f, 3, 1, 1, bias=False))
+        self.conv9 = nn.Conv2d(f, 1, 3, 1, 1)
+
+    def forward(self, x):
+        act = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
+        x0 = act(self.conv0(x * 2 - 1))
+        x1 = act(self.conv1(x0))
+        x2 = act(self.conv2(x1))
+        x3 = act(self.conv3(x2))
+        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)  # noqa: E731
+        x4 = act(self.conv4(up(x3)))
+        x4 = x4 + x2 if self.skip_connection else x4
+        x5 = act(self.conv5(up(x4)))
+        x5 = x5 + x1 if self.skip_connection else x5
+        x6 = act(self.conv6(up(x5)))
+        x6 = x6 + x0 if self.skip_connection else x6
+        out = act(self.conv7(x6))
+        out = act(self.conv8(out))
+        return self.conv9(out)
+
+
+class FeatureLoss(nn.Module):
+    """The weighted L1 distance between VGG16 feature maps (after the ReLUs of convs 2, 4,
+    7, 10 and 13, the layers LPIPS-VGG taps) of two batches in [0, 1]. Frozen; gradients
+    flow to the inputs. ``layer_weights`` as Real-ESRGAN's (0.1, 0.1, 1, 1, 1): the deep
+    layers carry texture, the shallow ones would mostly repeat the pixel loss. A layer of
+    weight 0 is not computed when nothing deeper is needed."""
+
+    def __init__(self, layer_weights=(0.1, 0.1, 1.0, 1.0, 1.0), weights_dir=None):
+        super().__init__()
+        self.vgg = LPIPS("vgg16", weights_dir)  # its convolutions, not its distance
+        self.layer_weights = tuple(layer_weights)
+        self.depth = max(i for i, w in enumerate(self.layer_weights) if w) + 1
+
+    def taps(self, x):
+        vgg, taps = self.vgg, []
+        x = ((x * 2 - 1) - vgg.shift) / vgg.scale
+        for conv, (_, _, _, pool, tapped) in zip(vgg.convs, vgg.layout):
+            if pool is not None:
+                x = F.max_pool2d(x, pool[0], pool[1])
+            x = F.relu(conv(x))
+            if tapped:
+                taps.append(x)
+                if len(taps) == self.depth:
+                    break
+        return taps
+
+    def forward(self, result, truth):
+        with torch.no_grad():
+            truth_taps = self.taps(truth)
+        return sum(w * F.l1_loss(a, b) for w, a, b in zip(self.layer_weights, self.taps(result), truth_taps) if w)
+
+
+def discriminator_loss(real_logits, fake_logits):
+    """ESRGAN's relativistic average loss for the discriminator: real patches should look
+    more real than the average fake, fakes less real than the average real one."""
+    bce = F.binary_cross_entropy_with_logits
+    real_rel, fake_rel = real_logits - fake_logits.mean(), fake_logits - real_logits.mean()
+    return (bce(real_rel, torch.ones_like(real_rel)) + bce(fake_rel, torch.zeros_like(fake_rel))) / 2
+
+
+def generator_loss(real_logits, fake_logits):
+    """The same game from the generator's side: the labels swapped. Its gradient reaches the
+    generator through the fakes (``real_logits`` is computed without a graph to it)."""
+    return discriminator_loss(fake_logits, real_logits)
+
+
+def _local_variance(x, ksize: int):
+    """The variance of each pixel's ksize x ksize neighbourhood (reflect-padded, unbiased)."""
+    pad = ksize // 2
+    x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    mean = F.avg_pool2d(x, ksize, 1)
+    mean_sq = F.avg_pool2d(x * x, ksize, 1)
+    n = ksize * ksize
+    return (mean_sq - mean * mean).clamp_min(0) * n / (n - 1)
+
+
+@torch.no_grad()
+def artifact_map(truth, result, ema_result, ksize: int = 7):
+    """LDL's refined artefact map (N x 1 x H x W): the local variance of the result's
+    residual, times the patch's residual variance to the 1/5, zero where the result is
+    closer to the truth than the EMA network's (there the detail is probably real)."""
+    residual = (truth - result).abs().sum(1, keepdim=True)
+    residual_ema = (truth - ema_result).abs().sum(1, keepdim=True)
+    patch_weight = residual.var(dim=(1, 2, 3), keepdim=True) ** (1 / 5)
+    weight = patch_weight * _local_variance(residual, ksize)
+    return weight.masked_fill(residual < residual_ema, 0.0)
