@@ -14,10 +14,10 @@ Weights: each network from the Hub repo ``UPSCALER_REPO_ID`` at the pinned revis
 ``UPSCALER_REVISION``; where that fails, the bundled ``weights/``, and the page's "About"
 says which. ``HF_HUB_OFFLINE=1`` skips the network.
 
-API (``gradio_client``), documented in the README. ``model`` is "default", "photo" or
-"seed"; the API's default stays "default" (the page's is "photo"), so no program's results
-change under it. ``denoise_strength`` (0..1, rounded to 0.01) blends photo with default
-(photo only).
+API (``gradio_client``), documented in the README. ``model`` is "default", "photo", "sharp"
+or "seed"; the API's default stays "default" (the page's differs), so no program's results
+change under it. ``denoise_strength`` (0..1, rounded to 0.01; 1 = the model itself) blends a
+model with its twin: photo with default (denoise), sharp with photo (invented detail).
   /upscale(image, stage, model="default", denoise_strength=1.0)        -> ((bilinear, learned), learned file)
   /upscale_by(image, scale, model="default", denoise_strength=1.0)     -> same; scale 2, 4 or 8
   /upscale_batch(images, scale, model="default", denoise_strength=1.0) -> (zip of the results, a line per image)
@@ -65,6 +65,9 @@ from upscaler.weights import DEFAULT_REPO_ID, DEFAULT_REVISION, load_serving
 log = logging.getLogger("app")
 
 # Limits that fit a 2-vCPU / 16 GB Space: at most 4096x4096 pixels out, whatever the scale.
+# The model the page starts on; the API's default stays DEFAULT_MODEL, so no program's
+# results change. Chosen by the perceptual benchmark and by eye (README, "Which model").
+PAGE_MODEL = PHOTO_MODEL
 MAX_OUTPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_OUTPUT_PIXELS", 4096 * 4096))
 MAX_INPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_INPUT_PIXELS", DEFAULT_MAX_PIXELS))
 MAX_FILE_SIZE = os.environ.get("UPSCALER_MAX_FILE_SIZE", "20mb")
@@ -160,9 +163,9 @@ class Server:
         gr.set_static_paths([self.outputs, self.onnx.folder, *browser.static_paths()])
         self.upscalers, self.nets, self.weights_message = self.torch.run(load_all, pick_device())
         self.freed_memory = process.FreedMemory()  # measured from here: the weights are loaded
-        # The page starts on the photo model (visitors upload JPEGs) where its weights loaded.
-        self.page_model = (PHOTO_MODEL if all((PHOTO_MODEL, s) in self.upscalers for s in STAGES)
-                           else DEFAULT_MODEL)
+        # The page starts on PAGE_MODEL (visitors upload JPEGs), else the first whose weights loaded.
+        self.page_model = next((m for m in (PAGE_MODEL, PHOTO_MODEL) if all((m, s) in self.upscalers for s in STAGES)),
+                               DEFAULT_MODEL)
         threading.Thread(target=warm_up, args=(self.upscalers, self.page_model, self.torch.run), name="warm-up",
                          daemon=True).start()
         # A blend costs a weight copy and a cast, not worth redoing per request: kept.
@@ -170,11 +173,12 @@ class Server:
         self.cancels = motion_serving.Cancels()  # the GIF / video tab's Cancel reaches its job here
 
     def _blend(self, model: str, stage: str, strength: float) -> Upscaler:
-        """A denoise-strength blend of ``model`` with its clean twin for ``stage``."""
+        """``model`` blended with its ``blend_base`` for ``stage`` (photo's denoise strength,
+        sharp's invented detail)."""
         net = blend_networks(self.nets[FAMILIES[model].blend_base, stage], self.nets[model, stage], strength)
         plain = self.upscalers[model, stage]
         return Upscaler(net, stage, device=plain.device, dtype=plain.dtype, backend=plain.backend,
-                        model=f"{model} (denoise {strength:g})", source=plain.source)
+                        model=f"{model} ({FAMILIES[model].strength_label} {strength:g})", source=plain.source)
 
     def output_dir(self) -> Path:
         """A fresh folder for one request's files (old ones are removed on the way)."""
@@ -225,8 +229,8 @@ def _strength(model: str, denoise_strength) -> float:
     except ValueError as e:
         raise gr.Error(f"{str(e).replace('denoise strength', 'denoise_strength')}.") from None
     if strength < 1.0 and FAMILIES[model].blend_base is None:
-        raise gr.Error(f"denoise_strength applies to the {PHOTO_MODEL} model only (it blends it with the "
-                       f"clean model); leave it at 1 for {model}.")
+        blends = ", ".join(f"{n} (with {f.blend_base})" for n, f in FAMILIES.items() if f.blend_base)
+        raise gr.Error(f"denoise_strength blends a model with its twin: {blends}; leave it at 1 for {model}.")
     return strength
 
 
@@ -481,14 +485,14 @@ def page_scale_changed(image, scale_label, in_browser=False):
 
 
 @gpu
-def page_upscale(image, scale_label, model, x2_stage, denoise=1.0, shrink_to_fit=False, progress=gr.Progress()):
+def page_upscale(image, scale_label, model, x2_stage, strength=1.0, shrink_to_fit=False, progress=gr.Progress()):
     """-> slider, download button, status, 1:1 crops (bilinear, learned), where the crops
     are (on the input), the result's files."""
     empty = (None, gr.update(visible=False))
     try:
         result, model = _guarded(_run)(image, Pipeline.for_scale(_scale(scale_label), x2_stage), model,
                                        shrink_to_fit, progress=lambda f: progress(f, desc="upscaling"),
-                                       denoise_strength=denoise if FAMILIES[_model(model)].blend_base else 1.0)
+                                       denoise_strength=strength if FAMILIES[_model(model)].blend_base else 1.0)
     except gr.Error as e:
         return (*empty, _status(e.message, "error"), None, None, None, None)
     original = oriented(Image.open(image))  # what the visitor sees and clicks on
@@ -498,8 +502,8 @@ def page_upscale(image, scale_label, model, x2_stage, denoise=1.0, shrink_to_fit
     # the crops start on the cat's face, else where the photo has the most detail (upscaler/focus.py)
     centre, _ = focus.crop_centre(original, CROP / state["click_scale"])
     crop_b, crop_l, where = _crops(state, centre, original)
-    used = blend_strength(denoise) if FAMILIES[model].blend_base else 1.0  # what ran (the one rounding rule)
-    label = FAMILIES[model].label + (f", denoise {used:g}" if used < 1 else "")
+    used = blend_strength(strength) if FAMILIES[model].blend_base else 1.0  # what ran (the one rounding rule)
+    label = FAMILIES[model].label + (f", {FAMILIES[model].strength_label} {used:g}" if used < 1 else "")
     return ((result.bilinear, result.learned),
             gr.update(visible=True, value=result.download, label=f"Download {Path(result.download).name}"),
             _status(result.summary(label), "ok"), crop_b, crop_l, where, state)
@@ -519,25 +523,25 @@ def _result_note(page_upscale_out) -> str:
     return status if slider is not None else ""
 
 
-def page_upscale_pressed(image, scale_label, model, x2_stage, denoise=1.0, refused="", progress=gr.Progress()):
+def page_upscale_pressed(image, scale_label, model, x2_stage, strength=1.0, refused="", progress=gr.Progress()):
     """The Upscale button: ``page_upscale`` plus the note above the result (its "Done", where
     a phone shows it with the result); with no image after a refused upload, the refusal's
     reason again."""
     if image is None and refused:
         return None, gr.update(visible=False), refused, None, None, None, None, ""
-    out = page_upscale(image, scale_label, model, x2_stage, denoise, False, progress)
+    out = page_upscale(image, scale_label, model, x2_stage, strength, False, progress)
     return (*out, _result_note(out))
 
 
-def page_shrink_and_upscale(image, scale_label, model, x2_stage, denoise=1.0, in_browser=False,
+def page_shrink_and_upscale(image, scale_label, model, x2_stage, strength=1.0, in_browser=False,
                             progress=gr.Progress()):
     """The one-click shrink offered for a photo too large at this scale. On the server: the
     result as Upscale shows it. In browser mode: the shrunk copy goes to the browser to run
     there (-> its plan; the server's outputs untouched)."""
     if in_browser:
-        plan, status = page_browser_plan(image, scale_label, model, x2_stage, denoise, shrink_to_fit=True)
+        plan, status = page_browser_plan(image, scale_label, model, x2_stage, strength, shrink_to_fit=True)
         return (*(gr.update(),) * 2, status, *(gr.update(),) * 4, gr.update(visible=plan is None), plan, gr.update())
-    out = page_upscale(image, scale_label, model, x2_stage, denoise, True, progress)
+    out = page_upscale(image, scale_label, model, x2_stage, strength, True, progress)
     return (*out, gr.update(visible=False), None, _result_note(out))
 
 
@@ -583,10 +587,10 @@ def page_compare_models(image, stage, models, condition="clean"):
 
 
 @gpu
-def page_batch(files, scale_label, model, denoise=1.0):
+def page_batch(files, scale_label, model, strength=1.0):
     try:
         archive, lines = upscale_batch(files, _scale(scale_label), model,
-                                       denoise if FAMILIES[_model(model)].blend_base else 1.0)
+                                       strength if FAMILIES[_model(model)].blend_base else 1.0)
     except gr.Error as e:
         return gr.update(visible=False), _status(e.message, "error")
     return (gr.update(visible=True, value=archive, label=f"Download {Path(archive).name}"),
@@ -619,7 +623,7 @@ def page_video_cancel(request: gr.Request = None):
     return _status("Cancelling after the frames in hand..." if cancelled else "Nothing is running.")
 
 
-def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0, refused="", shrink_to_fit=False):
+def page_browser_plan(image, scale_label, model, x2_stage, strength=1.0, refused="", shrink_to_fit=False):
     """Browser mode: what the page needs to run the networks itself (upscaler/browser.py);
     -> (plan for web/browser_mode.js, or None after a refusal; status line).
     ``shrink_to_fit``: a photo too large for this scale is shrunk to fit here, and the plan
@@ -631,7 +635,7 @@ def page_browser_plan(image, scale_label, model, x2_stage, denoise=1.0, refused=
         _need_image(image)
         named, model = _file_model(model), _model(model)
         pipeline = Pipeline.for_scale(_scale(scale_label), x2_stage)
-        strength = _strength(model, denoise if FAMILIES[model].blend_base else 1.0)
+        strength = _strength(model, strength if FAMILIES[model].blend_base else 1.0)
         try:
             original = oriented(open_checked(image, MAX_INPUT_PIXELS))
             if shrink_to_fit:  # as the server shrinks (images.fit_to_output), saved for the page to fetch
@@ -683,17 +687,23 @@ def page_check_compare_upload(payload):
 
 
 def page_setting_changed(image, scale_label, in_browser=False):
-    """The 2x network or the denoise strength changed: the result made with the old one goes,
+    """The 2x network or the strength changed: the result made with the old one goes,
     and its "Done" with it (the advice for the image comes back; a refusal's reason stays)."""
     return (*clear_results(), page_scale_changed(image, scale_label, in_browser)[0])
 
 
 def page_model_changed(model, image, scale_label, in_browser=False):
     """A new model: old results go, and their "Done" with them (the status goes back to the
-    advice for the image, or a refusal's reason stays); the denoise strength shows for the
-    photo model only."""
+    advice for the image, or a refusal's reason stays); the one strength slider shows for a
+    model that blends (photo: denoise, sharp: invented detail), named and set for it."""
     status, _ = page_scale_changed(image, scale_label, in_browser)
-    return (*clear_results(), gr.update(visible=FAMILIES[_model(model)].blend_base is not None), status)
+    return (*clear_results(), strength_slider_update(_model(model)), status)
+
+
+def strength_slider_update(model: str):
+    family = FAMILIES[model]
+    return gr.update(visible=family.blend_base is not None, label=family.strength_label,
+                     info=family.strength_info, value=family.page_strength)
 
 
 # ---------------------------------------------------------------------------- page
@@ -779,11 +789,11 @@ def build_demo():
                                                   "and no result is sent back. Nothing waits in the server's queue.")
                     model = gr.Radio(MODEL_CHOICES, value=_page_value(page_model), label="model", elem_id="model")
                     gr.Markdown(MODEL_HELP, elem_id="model-help")
-                    denoise = gr.Slider(0, 1, value=1.0, step=0.05, label="denoise strength", elem_id="denoise",
+                    # one slider for the chosen model's blend (page_model_changed renames it)
+                    strength = gr.Slider(0, 1, value=FAMILIES[page_model].page_strength, step=0.05,
+                                        label=FAMILIES[page_model].strength_label, elem_id="strength",
                                         visible=FAMILIES[page_model].blend_base is not None,
-                                        info="1: the photo model, which removes JPEG blocks and noise. Lower keeps "
-                                             "more fine texture (and more noise): a blend of its weights with the "
-                                             "clean model's, as Real-ESRGAN's denoise strength.")
+                                        info=FAMILIES[page_model].strength_info)
                     with gr.Accordion("advanced: the network behind 2x", open=False):
                         x2_stage = gr.Radio([(f"{n}: {STAGE_HELP[n]}", n) for n in TWO_X_STAGES],
                                             value=DEFAULT_X2_STAGE, show_label=False, elem_id="x2-stage")
@@ -865,15 +875,15 @@ def build_demo():
         results = [slider, download, crop_bilinear, crop_learned, crop_where, result_files, result_note]
         image.change(page_image_changed, [image, scale, in_browser, refused],
                      [*results, status, shrink, cmp_image, refused], preprocess=False, api_visibility="private")
-        model.change(page_model_changed, [model, image, scale, in_browser], [*results, denoise, status],
+        model.change(page_model_changed, [model, image, scale, in_browser], [*results, strength, status],
                      api_visibility="private")
         scale.change(page_scale_changed, [image, scale, in_browser], [status, shrink], api_visibility="private")
         # a result made with other settings is not shown as this one, nor its "Done"
         scale.change(clear_results, None, results, api_visibility="private")  # (its advice: page_scale_changed)
-        for control in (x2_stage, denoise):
+        for control in (x2_stage, strength):
             control.change(page_setting_changed, [image, scale, in_browser], [*results, status],
                            api_visibility="private")
-        for control in (image, scale, x2_stage, denoise, model):  # the same for browser mode's view
+        for control in (image, scale, x2_stage, strength, model):  # the same for browser mode's view
             control.change(None, js="() => { window.catUpscaler && window.catUpscaler.clear(); }")
         up_outputs = [slider, download, status, crop_bilinear, crop_learned, crop_where, result_files]
         # on a phone the result sits below the controls: brought into view with its note
@@ -881,17 +891,17 @@ def build_demo():
         show_result = ("() => setTimeout(() => { const note = document.querySelector('#result-note'); "
                        "if (note && note.innerText.trim() && note.getBoundingClientRect().top > window.innerHeight * 0.5) "
                        "note.scrollIntoView({block: 'start'}); }, 200)")
-        go.click(page_upscale_pressed, [image, scale, model, x2_stage, denoise, refused], [*up_outputs, result_note],
+        go.click(page_upscale_pressed, [image, scale, model, x2_stage, strength, refused], [*up_outputs, result_note],
                  **page).then(None, js=show_result)
         # Browser mode: the server only exports the network (once) and says where it is; the
         # page's script (web/browser_mode.js) does the rest, without the queue.
         in_browser.change(page_in_browser_changed, [in_browser, image, scale, refused],
                           [go, go_browser, server_view, browser_view, status, shrink], api_visibility="private")
-        go_browser.click(page_browser_plan, [image, scale, model, x2_stage, denoise, refused], [browser_plan, status],
+        go_browser.click(page_browser_plan, [image, scale, model, x2_stage, strength, refused], [browser_plan, status],
                          api_visibility="private", concurrency_limit=None).then(
             None, [image, browser_plan], None, js="(image, plan) => { window.catUpscaler.run(image, plan); }")
         # in browser mode the shrunk copy runs in the browser: its plan says where the copy is
-        shrink.click(page_shrink_and_upscale, [image, scale, model, x2_stage, denoise, in_browser],
+        shrink.click(page_shrink_and_upscale, [image, scale, model, x2_stage, strength, in_browser],
                      [*up_outputs, shrink, browser_plan, result_note], **page).then(
             None, [in_browser, browser_plan], None,
             js="(on, plan) => { if (on && plan && plan.image) window.catUpscaler.run(null, plan); }").then(

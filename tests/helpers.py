@@ -64,3 +64,18 @@ def cli(*args, **kw) -> subprocess.CompletedProcess:
     """``python -m upscaler ARGS`` from the repository root."""
     return subprocess.run([sys.executable, "-m", "upscaler", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, timeout=600, **kw)
+
+
+# One family per network class pair: a test of what an architecture does (shapes, tiling,
+# dtypes, export) need not repeat for families that differ only in their weights (photo and
+# sharp are the default's classes).
+def _one_per_architecture():
+    from upscaler.models import FAMILIES
+
+    first = {}
+    for name, family in FAMILIES.items():
+        first.setdefault((family.two_x, family.eight_x), name)
+    return list(first.values())
+
+
+ONE_PER_ARCHITECTURE = _one_per_architecture()

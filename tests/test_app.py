@@ -318,9 +318,9 @@ def test_settings_changes_clear_the_result_on_screen(app, demo):
     config = demo.get_config_file()
     ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
     clear_fn = [d for d in config["dependencies"] if d.get("targets") and any(
-        ids.get(t[0]) in ("scale", "x2-stage", "denoise") for t in d["targets"])]
+        ids.get(t[0]) in ("scale", "x2-stage", "strength") for t in d["targets"])]
     cleared_by = {ids.get(t[0]) for d in clear_fn for t in d["targets"] if len(d["outputs"]) in (7, 8)}
-    assert {"scale", "x2-stage", "denoise"} <= cleared_by, cleared_by
+    assert {"scale", "x2-stage", "strength"} <= cleared_by, cleared_by
 
 
 def test_the_page_starts_on_the_photo_model_and_the_api_on_default(app):
@@ -342,7 +342,7 @@ def test_denoise_strength_blends_photo_with_default(app):
     d_mid = np.abs(outs["photo", 0.5] - outs["default", 1.0]).mean()
     assert 0.2 * d_ends < d_mid < 0.8 * d_ends, (d_mid, d_ends)
     assert app.server().blend.cache_info().currsize >= 1  # the blend is kept for the next request
-    with pytest.raises(app.gr.Error, match="photo model only"):
+    with pytest.raises(app.gr.Error, match="blends a model with its twin: photo"):
         app.upscale_by(EXAMPLE, 2, "default", 0.5)
     with pytest.raises(app.gr.Error, match="from 0 to 1"):
         app.upscale_by(EXAMPLE, 2, "photo", 1.5)
@@ -353,11 +353,11 @@ def test_the_strength_that_runs_is_the_one_reported(app):
     names it; the model's own strength (1) is not in the name; two strengths never collide."""
     (_, learned), path = app.upscale_by(EXAMPLE, 2, "photo", 0.37)
     assert os.path.basename(path) == "cat.4093-x2-photo-d0.37.png"
-    assert app.server().blend("photo", "64to128", 0.37).model == "photo (denoise 0.37)"
+    assert app.server().blend("photo", "64to128", 0.37).model == "photo (denoise strength 0.37)"
     _, path1 = app.upscale_by(EXAMPLE, 2, "photo", 1.0)
     assert os.path.basename(path1) == "cat.4093-x2-photo.png"
     *_, status, _, _, _, _ = app.page_upscale(EXAMPLE, "2x", "photo", "64to128", 0.35, progress=no_progress)
-    assert "denoise 0.35" in status
+    assert "denoise strength 0.35" in status
     archive, _ = app.upscale_batch([EXAMPLE], 2, "photo", 0.3)
     assert os.path.basename(archive) == "upscaled-x2-photo-d0.3.zip"
 

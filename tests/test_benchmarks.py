@@ -5,6 +5,7 @@ import sys
 import pytest
 import torch
 from conftest import ROOT
+from PIL import Image
 
 
 @pytest.mark.slow
@@ -52,8 +53,11 @@ def test_realworld_benchmark_runs(tiny_weights, tmp_path):
         assert text in p.stdout, text
     figure = tmp_path / "faces.png"
     p = subprocess.run([sys.executable, "benchmarks/realworld.py", "--weights", str(tiny_weights), "--figure-only",
-                        str(figure)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                        str(figure), "--figure-models", "default", "photo", "--no-anchor"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
     assert p.returncode == 0 and figure.is_file(), p.stderr[-2000:]
+    # bicubic and the two models, side by side: one 320 px column each
+    assert Image.open(figure).width == 3 * 320
 
 
 @pytest.mark.slow

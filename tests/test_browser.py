@@ -66,7 +66,7 @@ def test_upscale_4x_with_labels_1to1_detail_and_facts(page):
     shot(page, "1-uploaded")
     # the page starts on the photo model, with its denoise strength
     assert page.locator("#model input[value=photo]").is_checked()
-    strength = page.locator("#denoise input[type=number]")
+    strength = page.locator("#strength input[type=number]")
     strength.fill("0.5")
     strength.press("Enter")
     page.locator("#scale").get_by_text("4x").click()
@@ -91,7 +91,7 @@ def test_upscale_4x_with_labels_1to1_detail_and_facts(page):
         assert natural == 256 and fit == "none", (sel, natural, fit)
     status = page.locator("#status").inner_text()
     assert "335x359 -> 1340x1436" in status and "network" in status and "total" in status
-    assert "photo (JPEG, noise), denoise 0.5" in status
+    assert "photo (JPEG, noise), denoise strength 0.5" in status
     assert "cat.4093-x4-photo-d0.5.png" in page.locator("#download").inner_text()  # the strength that ran
     # where the crops come from is shown on a thumbnail of the input
     page.wait_for_function(RENDERED, arg="#crop-where", timeout=30_000)
@@ -118,6 +118,34 @@ def test_upscale_4x_with_labels_1to1_detail_and_facts(page):
     # the weights notice lives in "About", not above the fold
     page.locator("#about").get_by_text("About").click()
     assert "bundled weights" in page.locator("#weights-status").inner_text()
+
+
+def test_sharp_has_one_slider_named_for_it(page):
+    """The sharp model's invented detail and the photo model's denoise strength are one
+    slider, renamed and reset with the model: never two that fight."""
+    upload(page, EXAMPLE)
+    page.wait_for_function(STATUS_HAS, arg="335x359 in", timeout=30_000)
+    slider = page.locator("#strength")
+    assert "denoise strength" in slider.inner_text()
+    page.locator("#model input[value=sharp]").check()
+    page.wait_for_function("() => document.querySelector('#strength').innerText.includes('invented detail')",
+                           timeout=30_000)
+    assert page.locator("input[type=range]").count() == 1  # (the result's slider is not there yet)
+    assert "0: faithful" in slider.inner_text()
+    strength = page.locator("#strength input[type=number]")
+    strength.fill("0.5")
+    strength.press("Enter")
+    page.locator("#upscale-button").click()
+    page.wait_for_function(STATUS_HAS, arg="Done", timeout=180_000)
+    status = page.locator("#status").inner_text()
+    assert "sharp (invents fine detail), invented detail 0.5" in status, status
+    assert "cat.4093-x2-sharp-d0.5.png" in page.locator("#download").inner_text()
+    shot(page, "sharp-2x")
+    # back to photo: the slider is its denoise strength again, from its own start
+    page.locator("#model input[value=photo]").check()
+    page.wait_for_function("() => document.querySelector('#strength').innerText.includes('denoise strength')",
+                           timeout=30_000)
+    assert float(strength.input_value()) == 1.0
 
 
 def test_too_large_is_refused_on_upload_with_a_one_click_shrink(page, tmp_path):

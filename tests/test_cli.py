@@ -89,7 +89,7 @@ def test_inputs_of_the_same_name_get_distinct_outputs_and_the_mapping_is_said(ti
 @pytest.mark.parametrize("args, message", [
     (["--model", "photo", "--denoise-strength", "2"], "denoise strength must be from 0 to 1"),
     (["--model", "photo", "--denoise-strength", "lots"], "denoise strength must be a number"),
-    (["--model", "seed", "--denoise-strength", "0.5"], "--denoise-strength applies to the photo model"),
+    (["--model", "seed", "--denoise-strength", "0.5"], "--strength applies to the models that blend"),
     (["--quality", "0"], "out of range"),
     (["--max-pixels", "-5"], "out of range"),
 ])

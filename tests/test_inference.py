@@ -2,6 +2,7 @@ import io
 
 import numpy as np
 import pytest
+from helpers import ONE_PER_ARCHITECTURE
 import torch
 from conftest import CATS_VAL, ROOT, perturbed
 from PIL import Image
@@ -17,7 +18,7 @@ def photo():
     return Image.open(sorted(CATS_VAL.glob("*.jpg"))[0]).convert("RGB")
 
 
-@pytest.mark.parametrize("model", list(FAMILIES))
+@pytest.mark.parametrize("model", ONE_PER_ARCHITECTURE)
 @pytest.mark.parametrize("stage", list(STAGES))
 @pytest.mark.parametrize("size", [(1, 1), (3, 2), (37, 21), (64, 64)])
 def test_any_size_any_stage(tiny_weights, model, stage, size):
@@ -92,7 +93,7 @@ def test_animated_gif_uses_the_first_frame(tiny_weights):
     assert out.size == (16, 16) and r > 200 and g < 60
 
 
-@pytest.mark.parametrize("model", list(FAMILIES))
+@pytest.mark.parametrize("model", ONE_PER_ARCHITECTURE)
 @pytest.mark.parametrize("eight", [False, True])
 def test_tiled_equals_untiled(model, eight, photo):
     torch.manual_seed(0)  # the initial weights, whatever ran before (perturbed() seeds its own noise)
@@ -131,7 +132,7 @@ def test_bf16_on_cpu_runs(tiny_weights, photo):
     assert diff.mean() < 2
 
 
-@pytest.mark.parametrize("model", list(FAMILIES))
+@pytest.mark.parametrize("model", ONE_PER_ARCHITECTURE)
 def test_reduced_precision_casts_a_copy_and_matches_autocast(model):
     """bf16 runs on a copy of the network with its weights cast once (the caller's network
     keeps float32), and gives what autocast gives on the float32 network. The default
@@ -260,5 +261,5 @@ def test_one_rule_for_blend_strengths():
         with pytest.raises(ValueError, match="denoise strength"):
             blend_strength(bad)
     up = load_upscaler("64to128", model="photo", denoise_strength=0.374)
-    assert up.model == "photo (denoise 0.37)"
+    assert up.model == "photo (denoise strength 0.37)"
     assert up is load_upscaler("64to128", model="photo", denoise_strength=0.37)  # one cached blend

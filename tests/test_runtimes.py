@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ONE_PER_ARCHITECTURE
 import torch
 from PIL import Image
 
@@ -56,7 +57,7 @@ def test_graph_runtimes_take_bf16_only_where_the_cpu_has_amx(monkeypatch):
 
 
 @pytest.mark.parametrize("backend", GRAPH_BACKENDS)
-@pytest.mark.parametrize("model", list(FAMILIES))
+@pytest.mark.parametrize("model", ONE_PER_ARCHITECTURE)
 @pytest.mark.parametrize("stage", ["64to128", "64to512"])
 def test_same_image_as_torch_fp32(photo, backend, model, stage):
     """The shipped weights, at the precision auto would choose on this CPU."""

@@ -131,6 +131,13 @@ def test_two_processes_train_as_one_data_parallel_job(tiny_dataset, tmp_path):
     assert sorted(p.name for p in (out / "default").iterdir()) == ["64to128"]
     assert "2 process(es) x batch 4" in log and "12 training images" in log
     assert load_upscaler("64to128", weights=out)(Image.new("RGB", (5, 5))).size == (10, 10)
+    # the GAN recipe too: its discriminator is a second data-parallel module with its own step
+    gan = tmp_path / "gan"
+    run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29518",
+         *common(tiny_dataset, gan, "--stage", "64to128", "--max-steps", "3", "--gan", "on", "--patch-size", "32",
+                 "--train-batch-size", "2")], env_extra={"CUDA_VISIBLE_DEVICES": ""})
+    s = summary(gan, "default", "64to128")
+    assert s["world_size"] == 2 and s["steps"] == 3 and s["perceptual"]["gan_weight"] > 0
 
 
 def test_unreadable_images_are_skipped_and_counted(tiny_dataset, tmp_path):
@@ -351,3 +358,41 @@ train_accelerate.main()
     assert "Disk quota exceeded" in log  # rank 1's own reason
     assert "the write failed on 1 other process(es)" in log  # rank 0 learned of it
     assert not (out / "checkpoints" / "default" / "64to128" / "checkpoint-2.tmp").exists()
+
+
+def test_the_sharp_family_trains_as_a_gan_and_resumes_exactly(tiny_dataset, tmp_path):
+    """--model sharp: the GAN recipe (feature, adversarial and LDL losses, a discriminator
+    with its own optimizer), recorded in config.json; the discriminator and its optimizer
+    are in each checkpoint, so a run resumed half-way ends with the same weights."""
+    clean = tmp_path / "clean"
+    run([sys.executable, *common(tiny_dataset, clean, "--stage", "64to128", "--max-steps", "2")])
+    args = ["--model", "sharp", "--stage", "64to128", "--max-steps", "6", "--patch-size", "32",
+            "--train-batch-size", "2", "--checkpointing-steps", "3", "--validation-steps", "3",
+            "--init-model", "default", "--init-weights", str(clean)]
+    ref = tmp_path / "ref"
+    log = run([sys.executable, *common(tiny_dataset, ref, *args)])
+    assert "gan=" in log and "disc=" in log and "feature=" in log  # each loss shows in the progress bar
+    t = json.loads((ref / "sharp" / "64to128" / "config.json").read_text())["training"]
+    assert t["perceptual"]["gan_weight"] > 0 and t["perceptual"]["disc_features"] == 32
+    assert t["content_scale"] == "all" and t["degradations"] == "photo"
+    assert all("crisp_model" in c and "crisp_ema" in c for c in t["curve"])
+    ckpt = ref / "checkpoints" / "sharp" / "64to128" / "checkpoint-3"
+    assert {"model_1.safetensors", "optimizer_1.bin", "ema.safetensors"} <= {p.name for p in ckpt.iterdir()}
+
+    out = tmp_path / "resumed"  # the same run, stopped after its checkpoint at step 3
+    shutil.copytree(ref, out)
+    shutil.rmtree(out / "checkpoints" / "sharp" / "64to128" / "checkpoint-6")
+    shutil.rmtree(out / "sharp")
+    run([sys.executable, *common(tiny_dataset, out, *args, "--resume-from-checkpoint", "latest")])
+    assert summary(out, "sharp", "64to128")["resumed_from"].endswith("checkpoint-3")
+    a = load_file(ref / "sharp" / "64to128" / "model.safetensors")
+    b = load_file(out / "sharp" / "64to128" / "model.safetensors")
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-5), k
+
+
+def test_gan_training_refuses_a_network_in_minus_one_to_one(tiny_dataset, tmp_path):
+    p = subprocess.run([sys.executable, *common(tiny_dataset, tmp_path / "w", "--model", "seed", "--gan", "on",
+                                                "--max-steps", "1")],
+                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert p.returncode != 0 and "needs a network that works in [0, 1]" in p.stderr

@@ -264,10 +264,11 @@ def build_parser():
                    help="refuse larger inputs")
     u.add_argument("--max-output-pixels", type=_number_type(int, 1, what="a whole number"), default=400_000_000,
                    help="refuse inputs whose result would be larger (memory: ~3 bytes a pixel)")
-    u.add_argument("--denoise-strength", type=_strength_type, default=None, metavar="0..1",
-                   help="--model photo only: 1 (its default) removes the most JPEG blocking and noise; lower "
-                        "blends its weights with the clean default model's, keeping more fine texture "
-                        "(rounded to 0.01)")
+    u.add_argument("--strength", "--denoise-strength", dest="denoise_strength", type=_strength_type, default=None,
+                   metavar="0..1",
+                   help="a blend of the model's weights with its twin's (rounded to 0.01; default 1, the model "
+                        "itself). --model photo: its denoise strength, lower keeps more fine texture (0 = the "
+                        "clean default model). --model sharp: its invented detail (0 = the photo model, faithful)")
     u.add_argument("--quiet", action="store_true")
     _add_weights_args(u)
     u.set_defaults(func=cmd_upscale, check=_check_upscale)
@@ -325,7 +326,8 @@ def build_parser():
 
 def _check_upscale(parser, args):
     if args.denoise_strength is not None and FAMILIES[args.model].blend_base is None:
-        parser.error(f"--denoise-strength applies to the photo model (got --model {args.model})")
+        blends = ", ".join(n for n, f in FAMILIES.items() if f.blend_base)
+        parser.error(f"--strength applies to the models that blend with a twin ({blends}), not --model {args.model}")
 
 
 def main(argv=None) -> int:

@@ -313,7 +313,7 @@ def _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemb
             raise ValueError(f"denoise_strength needs a model that has a clean twin to blend with "
                              f"({', '.join(n for n, f in FAMILIES.items() if f.blend_base)}), not {model!r}")
         net = blend_networks(load_model(base, stage, weights, repo_id, revision)[0], net, denoise_strength)
-        label = f"{model} (denoise {denoise_strength:g})"  # already rounded by blend_strength
+        label = f"{model} ({get_family(model).strength_label} {denoise_strength:g})"  # rounded by blend_strength
     up = Upscaler(net, stage, device=device, dtype=dtype, self_ensemble=self_ensemble, tile=tile,
                   model=label, source=source, backend=backend)
     log.info("%s %s runs on %s (%s)", label, stage.name, up.backend, str(up.dtype).replace("torch.", ""))
@@ -329,9 +329,10 @@ def load_upscaler(stage, model: str = DEFAULT_MODEL, weights=None, repo_id=None,
     model: a family of ``upscaler.models.FAMILIES``.
     weights: a local folder in the weights layout; repo_id/revision: a Hub model repo;
     neither: the bundled ``weights/``. Loaded once per argument set and cached.
-    denoise_strength: for ``model="photo"``, 0..1: a blend of its weights with the clean
-    ``default`` ones (``models.blend_networks``), rounded as ``models.blend_strength`` says
-    (to 0.01); None is the photo network itself (= 1).
+    denoise_strength: 0..1, for a model with a ``blend_base``: a blend of its weights with
+    that family's (``models.blend_networks``), rounded as ``models.blend_strength`` says (to
+    0.01); None is the network itself (= 1). ``photo``: its denoise strength (0 = the clean
+    ``default``); ``sharp``: its invented detail (0 = ``photo``, faithful).
     backend: "auto" (the fastest installed runtime for the device: ``runtimes.AUTO_ORDER``),
     "torch" (eager PyTorch), "openvino" or "onnxruntime" (CPU graph runtimes).
     """

@@ -311,6 +311,11 @@ class Family:
     blend_base: str | None = None  # a family of the same layout that ``denoise_strength`` 0 means
     content_scale: str = "world"  # the training patches' content: "world" or "all" (data.CONTENT_SCALES)
     adversarial: bool = False  # trained with train_accelerate.py's GAN recipe (feature, GAN and LDL losses)
+    # The blend with blend_base as the page shows it: the slider's name, what it does, and
+    # where it starts (the API's default stays 1, the model itself).
+    strength_label: str = "denoise strength"
+    strength_info: str = ""
+    page_strength: float = 1.0
 
     def architecture(self, stage: "str | Stage") -> type:
         """The class that serves ``stage`` for this family."""
@@ -346,13 +351,20 @@ PHOTO_MODEL = register(Family(
     "photo", ResidualUpsampler, ResidualUpsampler8x, "photo (JPEG, noise)",
     "The clean model's network, fine-tuned from its weights on inputs with synthetic blur, "
     "noise and JPEG (upscaler/degradations.py): for real photos and uploads.",
-    degradations="photo", blend_base="default")).name
+    degradations="photo", blend_base="default",
+    strength_info="1: the photo model, which removes JPEG blocks and noise. Lower keeps more fine texture "
+                  "(and more noise): a blend of its weights with the clean model's, as Real-ESRGAN's "
+                  "denoise strength.")).name
 # The same layout as photo again: "invented detail" blends the two weight by weight.
 register(Family(
     "sharp", ResidualUpsampler, ResidualUpsampler8x, "sharp (invents fine detail)",
     "The photo model fine-tuned as a GAN, with the degradations, on patches at every content "
     "scale (Real-ESRGAN's recipe in small): crisp eyes and fur, some of it made up.",
-    degradations="photo", blend_base="photo", content_scale="all", adversarial=True))
+    degradations="photo", blend_base="photo", content_scale="all", adversarial=True,
+    strength_label="invented detail",
+    strength_info="0: faithful (the photo model). 1: the sharpest, with fine detail the network makes "
+                  "up. Between: a blend of the two models' weights.",
+    page_strength=1.0))
 register(Family(
     "seed", Upsampler, Upsampler8x, "seed reproduction",
     "The reference design, layer for layer, trained with its recipe: kept to show what the "

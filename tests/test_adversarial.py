@@ -1,0 +1,56 @@
+"""The pieces of the sharp family's GAN training (upscaler/adversarial.py)."""
+import pytest
+import torch
+
+from upscaler import lpips
+from upscaler.adversarial import (FeatureLoss, UNetDiscriminatorSN, artifact_map, discriminator_loss,
+                                  generator_loss)
+
+
+def test_the_discriminator_judges_every_pixel():
+    disc = UNetDiscriminatorSN(num_feat=8)
+    x = torch.rand(2, 3, 48, 40)
+    assert disc(x).shape == (2, 1, 48, 40)
+    # spectral norm: after a few power iterations, each normalised conv's largest singular
+    # value is about 1, however large the raw weight
+    for _ in range(20):
+        disc(x)
+    w = disc.conv2.weight.detach().flatten(1)
+    assert torch.linalg.matrix_norm(w, ord=2) == pytest.approx(1.0, abs=0.05)
+
+
+def test_the_relativistic_losses_reward_each_side_for_what_it_wants():
+    real, fake = torch.full((4, 1, 8, 8), 3.0), torch.full((4, 1, 8, 8), -3.0)
+    # the discriminator tells them apart: its loss is small, the generator's large
+    assert discriminator_loss(real, fake) < 0.01 and generator_loss(real, fake) > 5
+    # when it cannot (the same logits), both are at chance: log 2
+    same = torch.zeros(4, 1, 8, 8)
+    assert discriminator_loss(same, same).item() == pytest.approx(0.6931, abs=1e-4)
+    assert generator_loss(same, same).item() == pytest.approx(0.6931, abs=1e-4)
+
+
+@pytest.mark.skipif(not lpips.available("vgg16"), reason="the LPIPS VGG16 weights are in ../shared/data/perceptual")
+def test_the_feature_loss_is_zero_for_the_truth_and_pulls_towards_it():
+    loss = FeatureLoss()
+    truth = torch.rand(1, 3, 32, 32)
+    assert loss(truth, truth).item() == 0
+    result = (truth + 0.1 * torch.randn_like(truth)).clamp(0, 1).requires_grad_(True)
+    value = loss(result, truth)
+    value.backward()
+    assert value.item() > 0 and result.grad.abs().sum() > 0
+    assert not any(p.requires_grad for p in loss.parameters())  # frozen: only the result learns
+    with torch.no_grad():  # a small step against the gradient gets closer
+        assert loss(result - 0.01 * result.grad.sign(), truth) < value
+
+
+def test_the_artifact_map_marks_noisy_errors_the_ema_does_not_make():
+    truth = torch.full((1, 3, 32, 32), 0.5)
+    ema = truth + 0.01  # the EMA network: a small, smooth error everywhere
+    result = ema.clone()
+    result[..., 8:16, 8:16] += 0.3 * torch.randn(1, 3, 8, 8)  # a made-up texture in one corner
+    weight = artifact_map(truth, result, ema)
+    assert weight.shape == (1, 1, 32, 32)
+    assert weight[..., 9:15, 9:15].mean() > 0
+    assert weight[..., 24:, 24:].abs().max() == 0  # smooth and no worse than the EMA: left alone
+    # where the result is closer to the truth than the EMA's, nothing is marked
+    assert artifact_map(truth, truth, ema).abs().max() == 0
