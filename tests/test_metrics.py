@@ -3,7 +3,7 @@ import pytest
 from conftest import SHARED_DATA
 from PIL import Image
 
-from upscaler.metrics import psnr_ssim, psnr_y, rgb_to_y, ssim_y
+from upscaler.metrics import crispness, psnr_ssim, psnr_y, rgb_to_y, ssim_y
 
 
 def test_y_is_bt601_studio_range():
@@ -47,3 +47,16 @@ def test_bicubic_on_set5_reproduces_the_published_row(scale, published):
         lr = hr.resize((hr.width // scale, hr.height // scale), Image.BICUBIC)
         scores.append(psnr_ssim(lr.resize(hr.size, Image.BICUBIC), hr, scale)[0])
     assert np.mean(scores) == pytest.approx(published, abs=0.05)
+
+
+def test_crispness_is_fine_detail_against_the_truths():
+    from PIL import ImageFilter
+
+
+    rng = np.random.default_rng(0)
+    truth = Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    assert crispness(truth, truth) == pytest.approx(1.0)
+    blurred = truth.filter(ImageFilter.GaussianBlur(1.5))
+    assert crispness(blurred, truth) < 0.2
+    flat = Image.new("RGB", (64, 64), (90, 90, 90))
+    assert crispness(flat, truth) == 0 and crispness(truth, flat) > 1  # no division by zero either way

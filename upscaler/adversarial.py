@@ -78,17 +78,7 @@ class FeatureLoss(nn.Module):
         self.depth = max(i for i, w in enumerate(self.layer_weights) if w) + 1
 
     def taps(self, x):
-        vgg, taps = self.vgg, []
-        x = ((x * 2 - 1) - vgg.shift) / vgg.scale
-        for conv, (_, _, _, pool, tapped) in zip(vgg.convs, vgg.layout):
-            if pool is not None:
-                x = F.max_pool2d(x, pool[0], pool[1])
-            x = F.relu(conv(x))
-            if tapped:
-                taps.append(x)
-                if len(taps) == self.depth:
-                    break
-        return taps
+        return self.vgg.taps(x * 2 - 1, self.depth)
 
     def forward(self, result, truth):
         with torch.no_grad():

@@ -75,8 +75,9 @@ class LPIPS(nn.Module):
         self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1))
         self.requires_grad_(False).eval()
 
-    def features(self, x: torch.Tensor) -> list:
-        """The five unit-normalised feature maps of images in [-1, 1]."""
+    def taps(self, x: torch.Tensor, depth: int = 5) -> list:
+        """The first ``depth`` tapped feature maps (after their ReLUs) of images in [-1, 1],
+        as they are: the layers a feature loss compares (``adversarial.FeatureLoss``)."""
         x = (x - self.shift) / self.scale
         taps = []
         for conv, (_, _, _, pool, tapped) in zip(self.convs, self.layout):
@@ -84,8 +85,14 @@ class LPIPS(nn.Module):
                 x = F.max_pool2d(x, pool[0], pool[1])
             x = F.relu(conv(x))
             if tapped:
-                taps.append(x / (x.pow(2).sum(1, keepdim=True).sqrt() + 1e-10))
+                taps.append(x)
+                if len(taps) == depth:
+                    break
         return taps
+
+    def features(self, x: torch.Tensor) -> list:
+        """The five unit-normalised feature maps of images in [-1, 1]."""
+        return [t / (t.pow(2).sum(1, keepdim=True).sqrt() + 1e-10) for t in self.taps(x)]
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Distances (N,) between two N x 3 x H x W batches in [0, 1]."""
