@@ -127,7 +127,7 @@ def format_table(result, models) -> str:
     lines = [f"cats/val, {result['images']} photos; PSNR-Y (dB) / SSIM-Y (/ LPIPS, lower is closer) against the "
              "clean photo; in brackets the gain over bicubic (dB)", ""]
     for scale, table in result["scales"].items():
-        names = ["bicubic", *ups]
+        names = ["bicubic", *models]
         stage, input_size = SCALES[scale]
         lines += [f"**{scale}**: {stage} on {input_size} px inputs", "", "| input | " + " | ".join(names) + " |",
                   "|---|" + "---:|" * len(names)]

