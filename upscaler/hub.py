@@ -86,7 +86,8 @@ def model_card(root) -> str:
     ]
     for model, stage, cfg in rows:
         for t in training_runs(cfg.get("training")) or [{}]:  # a continued network: one row per run
-            lines.append(f"| {model} | {stage} | {cfg.get('architecture', '?')} | {t.get('loss', '?')} | "
+            loss = t.get("loss", "?") + (" + VGG16 features + GAN + LDL" if t.get("perceptual") else "")
+            lines.append(f"| {model} | {stage} | {cfg.get('architecture', '?')} | {loss} | "
                          f"{t.get('mixed_precision', '?')} | {t.get('steps', '?')} | "
                          f"{t.get('world_size', '?')} x {t.get('batch_size_per_process', '?')} | "
                          f"{t.get('learning_rate', '?')} | {t.get('wall_seconds_this_run', '?')} | "
