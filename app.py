@@ -56,7 +56,7 @@ from upscaler.images import (
 )
 from upscaler.inference import DTYPES, Upscaler, pick_device
 from upscaler.motion import MotionCancelled
-from upscaler.models import DEFAULT_MODEL, FAMILIES, PHOTO_MODEL, blend_networks, blend_strength
+from upscaler.models import DEFAULT_MODEL, FAMILIES, PHOTO_MODEL, blend_networks, blend_strength, blending_families
 from upscaler.pipeline import DEFAULT_X2_STAGE, Pipeline, chain
 from upscaler.serving import STAGE_HELP
 from upscaler.stages import STAGES, TWO_X_STAGES, Stage
@@ -66,7 +66,7 @@ log = logging.getLogger("app")
 
 # Limits that fit a 2-vCPU / 16 GB Space: at most 4096x4096 pixels out, whatever the scale.
 # The model the page starts on; the API's default stays DEFAULT_MODEL, so no program's
-# results change. Chosen by the perceptual benchmark and by eye (README, "Which model").
+# results change. Chosen by the perceptual benchmark and by eye (README, "Results").
 PAGE_MODEL = PHOTO_MODEL
 MAX_OUTPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_OUTPUT_PIXELS", 4096 * 4096))
 MAX_INPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_INPUT_PIXELS", DEFAULT_MAX_PIXELS))
@@ -229,8 +229,8 @@ def _strength(model: str, denoise_strength) -> float:
     except ValueError as e:
         raise gr.Error(f"{str(e).replace('denoise strength', 'denoise_strength')}.") from None
     if strength < 1.0 and FAMILIES[model].blend_base is None:
-        blends = ", ".join(f"{n} (with {f.blend_base})" for n, f in FAMILIES.items() if f.blend_base)
-        raise gr.Error(f"denoise_strength blends a model with its twin: {blends}; leave it at 1 for {model}.")
+        raise gr.Error(f"denoise_strength blends a model with its twin: {blending_families()}; leave it at 1 "
+                       f"for {model}.")
     return strength
 
 
@@ -703,7 +703,7 @@ def page_model_changed(model, image, scale_label, in_browser=False):
 def strength_slider_update(model: str):
     family = FAMILIES[model]
     return gr.update(visible=family.blend_base is not None, label=family.strength_label,
-                     info=family.strength_info, value=family.page_strength)
+                     info=family.strength_info, value=1.0)
 
 
 # ---------------------------------------------------------------------------- page
@@ -790,7 +790,7 @@ def build_demo():
                     model = gr.Radio(MODEL_CHOICES, value=_page_value(page_model), label="model", elem_id="model")
                     gr.Markdown(MODEL_HELP, elem_id="model-help")
                     # one slider for the chosen model's blend (page_model_changed renames it)
-                    strength = gr.Slider(0, 1, value=FAMILIES[page_model].page_strength, step=0.05,
+                    strength = gr.Slider(0, 1, value=1.0, step=0.05,
                                         label=FAMILIES[page_model].strength_label, elem_id="strength",
                                         visible=FAMILIES[page_model].blend_base is not None,
                                         info=FAMILIES[page_model].strength_info)

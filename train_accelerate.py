@@ -48,6 +48,8 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from upscaler import data as sr_data
+from upscaler.adversarial import (FeatureLoss, UNetDiscriminatorSN, artifact_map, discriminator_loss,
+                                  generator_loss)
 from upscaler.degradations import NAMED as NAMED_DEGRADATIONS
 from upscaler.conditions import degrade_image
 from upscaler.figures import comparison_grid
@@ -294,8 +296,6 @@ class PerceptualLosses:
     resume is exact."""
 
     def __init__(self, args, accelerator):
-        from upscaler.adversarial import FeatureLoss, UNetDiscriminatorSN
-
         self.args, self.accelerator = args, accelerator
         self.features = FeatureLoss().to(accelerator.device) if args.feature_weight else None
         disc = UNetDiscriminatorSN(args.disc_features)
@@ -308,8 +308,6 @@ class PerceptualLosses:
 
     def generator(self, sr, hr, pixel, ema_sr):
         """The generator's loss for results ``sr`` of truths ``hr`` (``pixel``: its pixel loss)."""
-        from upscaler.adversarial import artifact_map, generator_loss
-
         a, parts = self.args, {"pixel": pixel}
         if self.features is not None:
             parts["feature"] = a.feature_weight * self.features(sr, hr)
@@ -326,8 +324,6 @@ class PerceptualLosses:
         return sum(parts.values())
 
     def discriminator_step(self, sr, hr):
-        from upscaler.adversarial import discriminator_loss
-
         if not self.args.gan_weight:
             return
         loss = discriminator_loss(self.disc(hr), self.disc(sr.detach()))

@@ -19,7 +19,7 @@ from PIL import Image
 from .images import DEFAULT_MAX_PIXELS, FORMATS, ImageRejected
 from .inference import DTYPES
 from .runtimes import BACKENDS
-from .models import DEFAULT_MODEL, FAMILIES
+from .models import DEFAULT_MODEL, FAMILIES, blending_families
 from .protocol import eval_pair, image_files
 from .stages import STACK_STAGE, STAGES, TWO_X_STAGES
 from .video import OUTPUTS as VIDEO_OUTPUTS
@@ -326,8 +326,8 @@ def build_parser():
 
 def _check_upscale(parser, args):
     if args.denoise_strength is not None and FAMILIES[args.model].blend_base is None:
-        blends = ", ".join(n for n, f in FAMILIES.items() if f.blend_base)
-        parser.error(f"--strength applies to the models that blend with a twin ({blends}), not --model {args.model}")
+        parser.error(f"--strength applies to the models that blend with a twin ({blending_families()}), "
+                     f"not --model {args.model}")
 
 
 def main(argv=None) -> int:

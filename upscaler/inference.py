@@ -22,9 +22,9 @@ from . import runtimes
 from .images import oriented
 from .models import (
     DEFAULT_MODEL,
-    FAMILIES,
     blend_networks,
     blend_strength,
+    blending_families,
     from_model_range,
     get_family,
     to_model_range,
@@ -311,7 +311,7 @@ def _cached(stage, model, weights, repo_id, revision, device, dtype, self_ensemb
         base = get_family(model).blend_base
         if base is None:
             raise ValueError(f"denoise_strength needs a model that has a clean twin to blend with "
-                             f"({', '.join(n for n, f in FAMILIES.items() if f.blend_base)}), not {model!r}")
+                             f"({blending_families()}), not {model!r}")
         net = blend_networks(load_model(base, stage, weights, repo_id, revision)[0], net, denoise_strength)
         label = f"{model} ({get_family(model).strength_label} {denoise_strength:g})"  # rounded by blend_strength
     up = Upscaler(net, stage, device=device, dtype=dtype, self_ensemble=self_ensemble, tile=tile,

@@ -311,11 +311,10 @@ class Family:
     blend_base: str | None = None  # a family of the same layout that ``denoise_strength`` 0 means
     content_scale: str = "world"  # the training patches' content: "world" or "all" (data.CONTENT_SCALES)
     adversarial: bool = False  # trained with train_accelerate.py's GAN recipe (feature, GAN and LDL losses)
-    # The blend with blend_base as the page shows it: the slider's name, what it does, and
-    # where it starts (the API's default stays 1, the model itself).
+    # The blend with blend_base as the page shows it: the slider's name and what it does
+    # (it starts at 1, the model itself, as the API's default).
     strength_label: str = "denoise strength"
     strength_info: str = ""
-    page_strength: float = 1.0
 
     def architecture(self, stage: "str | Stage") -> type:
         """The class that serves ``stage`` for this family."""
@@ -364,12 +363,16 @@ register(Family(
     degradations="photo", blend_base="photo", content_scale="all", adversarial=True,
     strength_label="invented detail",
     strength_info="0: faithful (the photo model). 1: the sharpest, with fine detail the network makes "
-                  "up. Between: a blend of the two models' weights.",
-    page_strength=1.0))
+                  "up. Between: a blend of the two models' weights."))
 register(Family(
     "seed", Upsampler, Upsampler8x, "seed reproduction",
     "The reference design, layer for layer, trained with its recipe: kept to show what the "
     "original design achieves."))
+
+
+def blending_families() -> str:
+    """The models a strength applies to, each with its twin: "photo (with default), ..."."""
+    return ", ".join(f"{n} (with {f.blend_base})" for n, f in FAMILIES.items() if f.blend_base)
 
 
 def get_family(model: str) -> Family:
