@@ -141,7 +141,9 @@ def parse_args(argv=None):
     g.add_argument("--gan", default=None, choices=["on", "off"],
                    help="add the feature, adversarial and LDL losses (default: the family's recipe)")
     g.add_argument("--feature-weight", type=float, default=1.0, help="L1 on VGG16 features (FeatureLoss)")
-    g.add_argument("--gan-weight", type=float, default=0.1, help="the relativistic GAN loss")
+    g.add_argument("--texture-weight", type=float, default=0.0,
+                   help="L1 on windowed Gram matrices of VGG16 features (EnhanceNet's texture loss)")
+    g.add_argument("--gan-weight", type=float, default=0.1, help="the relativistic GAN loss (0 = off)")
     g.add_argument("--ldl-weight", type=float, default=1.0, help="L1 on LDL's artefact map (0 = off)")
     g.add_argument("--disc-features", type=int, default=32, help="U-Net discriminator width (Real-ESRGAN: 64)")
     g.add_argument("--disc-learning-rate", type=float, default=4e-4)
@@ -297,7 +299,7 @@ class PerceptualLosses:
 
     def __init__(self, args, accelerator):
         self.args, self.accelerator = args, accelerator
-        self.features = FeatureLoss().to(accelerator.device) if args.feature_weight else None
+        self.features = FeatureLoss().to(accelerator.device) if args.feature_weight or args.texture_weight else None
         disc = UNetDiscriminatorSN(args.disc_features)
         optimizer = torch.optim.Adam(disc.parameters(), lr=args.disc_learning_rate, betas=(0.9, 0.99))
         self.disc, self.optimizer = accelerator.prepare(disc, optimizer)
@@ -310,7 +312,12 @@ class PerceptualLosses:
         """The generator's loss for results ``sr`` of truths ``hr`` (``pixel``: its pixel loss)."""
         a, parts = self.args, {"pixel": pixel}
         if self.features is not None:
-            parts["feature"] = a.feature_weight * self.features(sr, hr)
+            if a.texture_weight:
+                feature, texture = self.features(sr, hr, with_texture=True)
+                parts["texture"] = a.texture_weight * texture
+            else:
+                feature = self.features(sr, hr)
+            parts["feature"] = a.feature_weight * feature
         if a.ldl_weight and ema_sr is not None:
             weight = artifact_map(hr, sr.detach(), ema_sr)
             parts["ldl"] = a.ldl_weight * F.l1_loss(weight * sr, weight * hr)
@@ -334,7 +341,9 @@ class PerceptualLosses:
 
     def record(self) -> dict:
         a = self.args
-        return {"feature_weight": a.feature_weight, "gan_weight": a.gan_weight, "gan_loss": "relativistic average",
+        return {"feature_weight": a.feature_weight, "texture_weight": a.texture_weight,
+                "texture": "Gram matrices of VGG16 ReLU 2,4,7 over 16-px windows (EnhanceNet)",
+                "gan_weight": a.gan_weight, "gan_loss": "relativistic average",
                 "ldl_weight": a.ldl_weight, "disc_features": a.disc_features,
                 "disc_learning_rate": a.disc_learning_rate, "feature_layers": "VGG16 ReLU 2,4,7,10,13 (0.1,0.1,1,1,1)"}
 

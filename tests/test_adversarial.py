@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from upscaler import lpips
-from upscaler.adversarial import (FeatureLoss, UNetDiscriminatorSN, artifact_map, discriminator_loss,
+from upscaler.adversarial import (FeatureLoss, UNetDiscriminatorSN, artifact_map, discriminator_loss, gram_matrices,
                                   generator_loss)
 
 
@@ -41,6 +41,39 @@ def test_the_feature_loss_is_zero_for_the_truth_and_pulls_towards_it():
     assert not any(p.requires_grad for p in loss.parameters())  # frozen: only the result learns
     with torch.no_grad():  # a small step against the gradient gets closer
         assert loss(result - 0.01 * result.grad.sign(), truth) < value
+
+
+def test_gram_matrices_describe_each_window_without_positions():
+    x = torch.rand(2, 4, 16, 24)
+    grams = gram_matrices(x, 8)
+    assert grams.shape == (2 * 2 * 3, 4, 4)
+    assert torch.allclose(grams, grams.transpose(1, 2))
+    # the first window's matrix, by hand
+    tile = x[0, :, :8, :8].reshape(4, 64)
+    assert torch.allclose(grams[0], tile @ tile.T / 64, atol=1e-6)
+    # shuffling pixels inside a window changes nothing: statistics, not positions
+    shuffled = x.clone()
+    shuffled[0, :, :8, :8] = x[0, :, :8, :8].reshape(4, 64)[:, torch.randperm(64)].reshape(4, 8, 8)
+    assert torch.allclose(gram_matrices(shuffled, 8), grams, atol=1e-5)
+
+
+@pytest.mark.skipif(not lpips.available("vgg16"), reason="the LPIPS VGG16 weights are in ../shared/data/perceptual")
+def test_the_texture_term_asks_a_blurred_result_for_more_detail():
+    loss = FeatureLoss()
+    torch.manual_seed(0)
+    truth = torch.rand(1, 3, 32, 32)  # all fine detail
+    assert loss(truth, truth, with_texture=True)[1].item() == 0
+    blurred = torch.nn.functional.avg_pool2d(truth, 3, 1, 1, count_include_pad=False).requires_grad_(True)
+    feature, texture = loss(blurred, truth, with_texture=True)
+    assert feature.item() == pytest.approx(loss(blurred, truth).item())  # the same pass, the same feature term
+    texture.backward()
+    assert texture.item() > 0
+    with torch.no_grad():  # a step against its gradient adds detail: the Laplacian's energy grows
+        sharper = blurred - 0.01 * blurred.grad.sign()
+        lap = lambda t: (4 * t[..., 1:-1, 1:-1] - t[..., :-2, 1:-1] - t[..., 2:, 1:-1]  # noqa: E731
+                         - t[..., 1:-1, :-2] - t[..., 1:-1, 2:]).var()
+        assert loss(sharper, truth, with_texture=True)[1] < texture
+        assert lap(sharper) > lap(blurred)
 
 
 def test_the_artifact_map_marks_noisy_errors_the_ema_does_not_make():

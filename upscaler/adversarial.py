@@ -8,6 +8,12 @@ Real-ESRGAN's recipe, in small (Wang et al., ICCVW 2021; BasicSR's ``RealESRGANM
 * ``FeatureLoss``: L1 between VGG16 feature maps of the result and of the truth. The
   VGG16 weights are the ones LPIPS ships (``upscaler/lpips.py``); LPIPS-AlexNet stays the
   yardstick and is never trained on.
+* The texture term (``FeatureLoss(..., with_texture=True)``): EnhanceNet's texture loss
+  (Sajjadi et al., ICCV 2017). L1 between the Gram matrices of the shallow VGG16 maps, taken
+  over each 16 x 16-pixel window: it asks for the truth's *statistics* of fine detail (how
+  much fur-like energy, in which directions) in each window, not for its exact pixels, which
+  a 4x network cannot know. Unlike the adversarial term it pulls from the first step; it
+  needs no discriminator to learn first.
 * ``relativistic_losses``: ESRGAN's relativistic average GAN. The discriminator says how much
   *more* real a real patch looks than the average fake, and the generator the reverse, so
   the generator gets a gradient from the real images too.
@@ -64,26 +70,51 @@ class UNetDiscriminatorSN(nn.Module):
         return self.conv9(out)
 
 
+# The texture term's window, in image pixels; the maps it compares (the first three taps)
+# are at strides 1, 2 and 4, so their windows are 16, 8 and 4 cells.
+TEXTURE_WINDOW = 16
+TEXTURE_TAPS = 3
+
+
+def gram_matrices(x, window: int):
+    """The Gram matrix (C x C) of each ``window`` x ``window`` tile of feature maps x
+    (N x C x H x W): which channels fire together in the tile, with positions thrown away.
+    A partial tile at the right or bottom edge is left out."""
+    c = x.shape[1]
+    tiles = x.unfold(2, window, window).unfold(3, window, window)  # N C h w win win
+    tiles = tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, c, window * window)
+    return tiles @ tiles.transpose(1, 2) / (window * window)
+
+
 class FeatureLoss(nn.Module):
     """The weighted L1 distance between VGG16 feature maps (after the ReLUs of convs 2, 4,
     7, 10 and 13, the layers LPIPS-VGG taps) of two batches in [0, 1]. Frozen; gradients
     flow to the inputs. ``layer_weights`` as Real-ESRGAN's (0.1, 0.1, 1, 1, 1): the deep
     layers carry texture, the shallow ones would mostly repeat the pixel loss. A layer of
-    weight 0 is not computed when nothing deeper is needed."""
+    weight 0 is not computed when nothing deeper is needed.
+
+    ``with_texture=True`` also returns the texture term (the module's docstring) from the
+    same VGG16 pass: the L1 distance of the windowed Gram matrices of the first three taps."""
 
     def __init__(self, layer_weights=(0.1, 0.1, 1.0, 1.0, 1.0), weights_dir=None):
         super().__init__()
         self.vgg = LPIPS("vgg16", weights_dir)  # its convolutions, not its distance
         self.layer_weights = tuple(layer_weights)
-        self.depth = max(i for i, w in enumerate(self.layer_weights) if w) + 1
+        self.depth = max([TEXTURE_TAPS] + [i + 1 for i, w in enumerate(self.layer_weights) if w])
 
     def taps(self, x):
         return self.vgg.taps(x * 2 - 1, self.depth)
 
-    def forward(self, result, truth):
+    def forward(self, result, truth, with_texture: bool = False):
         with torch.no_grad():
             truth_taps = self.taps(truth)
-        return sum(w * F.l1_loss(a, b) for w, a, b in zip(self.layer_weights, self.taps(result), truth_taps) if w)
+        taps = self.taps(result)
+        feature = sum(w * F.l1_loss(a, b) for w, a, b in zip(self.layer_weights, taps, truth_taps) if w)
+        if not with_texture:
+            return feature
+        texture = sum(F.l1_loss(gram_matrices(a, TEXTURE_WINDOW >> i), gram_matrices(b, TEXTURE_WINDOW >> i))
+                      for i, (a, b) in enumerate(zip(taps[:TEXTURE_TAPS], truth_taps[:TEXTURE_TAPS])))
+        return feature, texture
 
 
 def discriminator_loss(real_logits, fake_logits):
