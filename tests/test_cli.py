@@ -6,6 +6,7 @@ import pytest
 from conftest import CATS_VAL
 from helpers import cli
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 
 @pytest.mark.slow
@@ -56,6 +57,21 @@ def test_evaluate_and_card(tiny_weights, tmp_path):
             "default (2x stages chained, no fine-tuning)"} <= set(rows)
     assert "| bicubic |" in p.stdout
     assert "Evaluation on cats/val" in (root / "README.md").read_text()
+    # re-scoring one model at one stage keeps every other row of the card
+    weights_file = root / "default" / "64to128" / "model.safetensors"
+    save_file({k: v * 0.9 for k, v in load_file(weights_file).items()}, weights_file)  # "retrained"
+    p = cli("evaluate", "--data", CATS_VAL, "--weights", root, "--limit", "2", "--stages", "64to128",
+            "--models", "default", "--update-card")
+    assert p.returncode == 0, p.stderr
+    merged = json.loads((root / "evaluation.json").read_text())
+    assert merged["stages"]["64to512"] == result["stages"]["64to512"]  # not re-scored: kept as it was
+    assert merged["stages"]["64to128"]["seed"] == result["stages"]["64to128"]["seed"]
+    assert merged["stages"]["64to128"]["default"] != result["stages"]["64to128"]["default"]  # re-scored
+    # another set of photos is not merged with the earlier one
+    p = cli("evaluate", "--data", CATS_VAL, "--weights", root, "--limit", "1", "--stages", "64to128",
+            "--models", "default", "--update-card")
+    alone = json.loads((root / "evaluation.json").read_text())
+    assert alone["images"] == 1 and set(alone["stages"]) == {"64to128"} and "seed" not in alone["stages"]["64to128"]
 
 
 @pytest.mark.slow

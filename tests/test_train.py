@@ -131,13 +131,15 @@ def test_two_processes_train_as_one_data_parallel_job(tiny_dataset, tmp_path):
     assert sorted(p.name for p in (out / "default").iterdir()) == ["64to128"]
     assert "2 process(es) x batch 4" in log and "12 training images" in log
     assert load_upscaler("64to128", weights=out)(Image.new("RGB", (5, 5))).size == (10, 10)
-    # the GAN recipe too: its discriminator is a second data-parallel module with its own step
+    # the GAN recipe too (with the texture term): its discriminator is a second data-parallel
+    # module with its own step
     gan = tmp_path / "gan"
-    run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29518",
-         *common(tiny_dataset, gan, "--stage", "64to128", "--max-steps", "3", "--gan", "on", "--patch-size", "32",
-                 "--train-batch-size", "2")], env_extra={"CUDA_VISIBLE_DEVICES": ""})
+    log = run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29518",
+               *common(tiny_dataset, gan, "--stage", "64to128", "--max-steps", "3", "--gan", "on", "--patch-size",
+                       "32", "--train-batch-size", "2", "--texture-weight", "0.5")], env_extra={"CUDA_VISIBLE_DEVICES": ""})
     s = summary(gan, "default", "64to128")
     assert s["world_size"] == 2 and s["steps"] == 3 and s["perceptual"]["gan_weight"] > 0
+    assert s["perceptual"]["texture_weight"] == 0.5 and "texture=" in log
 
 
 def test_unreadable_images_are_skipped_and_counted(tiny_dataset, tmp_path):

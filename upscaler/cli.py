@@ -9,6 +9,7 @@
     python -m upscaler export --all --output-dir onnx/      # model.onnx for every model and stage
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -109,7 +110,7 @@ def _frame_progress(bar, done, total):
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate, save
+    from .evaluate import evaluate, merge, save
     from .protocol import format_table
 
     result = evaluate(args.data, weights=args.weights, models=args.models, stages=args.stages, limit=args.limit,
@@ -122,7 +123,9 @@ def cmd_evaluate(args) -> int:
         from .hub import write_model_card
 
         root = args.weights or bundled_weights_dir()
-        save(result, Path(root) / "evaluation.json")
+        path = Path(root) / "evaluation.json"
+        earlier = json.loads(path.read_text()) if path.is_file() else None
+        save(merge(earlier, result, args.models), path)
         card = Path(write_model_card(root))
         print(f"updated {os.path.relpath(card) if card.is_absolute() else card}")
     return 0
@@ -285,7 +288,9 @@ def build_parser():
                    help="also LPIPS (AlexNet; lower = closer, as people judge) where its weights are "
                         "(UPSCALER_LPIPS_DIR, docs/lpips.md)")
     e.add_argument("--update-card", action="store_true",
-                   help="also write <weights>/evaluation.json and regenerate <weights>/README.md (the model card)")
+                   help="also write <weights>/evaluation.json and regenerate <weights>/README.md (the model "
+                        "card); rows of models not evaluated this time are kept from the earlier file "
+                        "if it scored the same photos")
     e.add_argument("--device", default=None)
     e.add_argument("--dtype", default=None, choices=DTYPES)
     e.set_defaults(func=cmd_evaluate)

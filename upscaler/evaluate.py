@@ -55,5 +55,22 @@ def evaluate(data_dir, weights=None, models=tuple(FAMILIES), stages=tuple(STAGES
     return result
 
 
+def merge(earlier, result, models):
+    """``result`` laid over an ``earlier`` evaluation of the same photos: the rows of the
+    re-scored ``models`` (and the classical ones) are replaced, every other row is kept. So
+    ``evaluate --models sharp --update-card`` after retraining one family does not re-run the
+    others. An earlier evaluation of other photos is not merged: ``result`` alone."""
+    if earlier is None or (earlier.get("data"), earlier.get("images")) != (result["data"], result["images"]):
+        return result
+    stages = {}
+    for stage_name, rows in earlier["stages"].items():
+        rescored = stage_name in result["stages"]
+        stages[stage_name] = {name: r for name, r in rows.items()
+                              if not (rescored and name.split(" ")[0] in models)}
+    for stage_name, rows in result["stages"].items():
+        stages.setdefault(stage_name, {}).update(rows)
+    return {**earlier, **result, "stages": stages}
+
+
 def save(result, path):
     Path(path).write_text(json.dumps(result, indent=2))
