@@ -115,6 +115,11 @@ def cmd_evaluate(args) -> int:
 
     result = evaluate(args.data, weights=args.weights, models=args.models, stages=args.stages, limit=args.limit,
                       perceptual=args.lpips, device=args.device, dtype=args.dtype)
+    root = Path(args.weights or bundled_weights_dir())
+    card_file = root / "evaluation.json"
+    if args.update_card:
+        # the card's table: this run's rows over the earlier file's (same photos only)
+        result = merge(json.loads(card_file.read_text()) if card_file.is_file() else None, result, args.models)
     print(format_table(result))
     if args.output:
         save(result, args.output)
@@ -122,10 +127,7 @@ def cmd_evaluate(args) -> int:
     if args.update_card:
         from .hub import write_model_card
 
-        root = args.weights or bundled_weights_dir()
-        path = Path(root) / "evaluation.json"
-        earlier = json.loads(path.read_text()) if path.is_file() else None
-        save(merge(earlier, result, args.models), path)
+        save(result, card_file)
         card = Path(write_model_card(root))
         print(f"updated {os.path.relpath(card) if card.is_absolute() else card}")
     return 0
