@@ -70,10 +70,10 @@ class UNetDiscriminatorSN(nn.Module):
         return self.conv9(out)
 
 
-# The texture term's window, in image pixels; the maps it compares (the first three taps)
-# are at strides 1, 2 and 4, so their windows are 16, 8 and 4 cells.
+# The texture term's window, in image pixels. The maps it may compare, the first three taps
+# (VGG16 ReLU 2, 4 and 7), are at strides 1, 2 and 4, so their windows are 16, 8 and 4 cells.
 TEXTURE_WINDOW = 16
-TEXTURE_TAPS = 3
+TEXTURE_TAPS = (0, 1, 2)
 
 
 def gram_matrices(x, window: int):
@@ -94,13 +94,17 @@ class FeatureLoss(nn.Module):
     weight 0 is not computed when nothing deeper is needed.
 
     ``with_texture=True`` also returns the texture term (the module's docstring) from the
-    same VGG16 pass: the L1 distance of the windowed Gram matrices of the first three taps."""
+    same VGG16 pass: the L1 distance of the windowed Gram matrices of ``texture_taps`` (of
+    ``TEXTURE_TAPS``)."""
 
-    def __init__(self, layer_weights=(0.1, 0.1, 1.0, 1.0, 1.0), weights_dir=None):
+    def __init__(self, layer_weights=(0.1, 0.1, 1.0, 1.0, 1.0), texture_taps=TEXTURE_TAPS, weights_dir=None):
         super().__init__()
+        if not set(texture_taps) <= set(TEXTURE_TAPS):
+            raise ValueError(f"texture taps {texture_taps}: choose from {TEXTURE_TAPS}")
         self.vgg = LPIPS("vgg16", weights_dir)  # its convolutions, not its distance
         self.layer_weights = tuple(layer_weights)
-        self.depth = max([TEXTURE_TAPS] + [i + 1 for i, w in enumerate(self.layer_weights) if w])
+        self.texture_taps = tuple(texture_taps)
+        self.depth = max([t + 1 for t in self.texture_taps] + [i + 1 for i, w in enumerate(self.layer_weights) if w])
 
     def taps(self, x):
         return self.vgg.taps(x * 2 - 1, self.depth)
@@ -112,8 +116,8 @@ class FeatureLoss(nn.Module):
         feature = sum(w * F.l1_loss(a, b) for w, a, b in zip(self.layer_weights, taps, truth_taps) if w)
         if not with_texture:
             return feature
-        texture = sum(F.l1_loss(gram_matrices(a, TEXTURE_WINDOW >> i), gram_matrices(b, TEXTURE_WINDOW >> i))
-                      for i, (a, b) in enumerate(zip(taps[:TEXTURE_TAPS], truth_taps[:TEXTURE_TAPS])))
+        texture = sum(F.l1_loss(gram_matrices(taps[i], TEXTURE_WINDOW >> i),
+                                gram_matrices(truth_taps[i], TEXTURE_WINDOW >> i)) for i in self.texture_taps)
         return feature, texture
 
 
