@@ -56,7 +56,7 @@ from upscaler.figures import comparison_grid
 from upscaler.hub import push_weights, write_model_card
 from upscaler.images import tensor_to_pil, to_tensor
 from upscaler.inference import Upscaler, describe_device
-from upscaler.metrics import crispness
+from upscaler.metrics import checkerboard, crispness
 from upscaler.models import DEFAULT_MODEL, FAMILIES, get_family, to_model_range
 from upscaler.protocol import classical, classical_scores, eval_pair, lpips_metric, mean_scores, score_pair
 from upscaler.stages import STACK_STAGE, STAGES, TWO_X_STAGES, get_stage
@@ -417,7 +417,6 @@ def earlier_training(args, stage_name):
 
 # -------------------------------------------------------------------- validation
 @torch.no_grad()
-@torch.no_grad()
 def validate(accelerator, nets, val, baselines, stage, step, samples, log_dir):
     """PSNR/SSIM (Y, border = factor) of each network in ``nets`` ({"model": .., "ema": ..})
     beside the baselines, and LPIPS (AlexNet; lower is better) where its weights are; a
@@ -436,6 +435,10 @@ def validate(accelerator, nets, val, baselines, stage, step, samples, log_dir):
             metrics[f"lpips_{name}"] = mean["lpips"]
         # fine detail against the truth's (median, as benchmarks/perceptual.py): what a GAN adds
         metrics[f"crisp_{name}"] = round(statistics.median(crispness(o, hr) for o, (_, hr) in zip(images, val)), 3)
+        # a grid drawn every second pixel, against the truth's (1 = none added): what a loss
+        # that rewards fine detail of any kind can teach a pixel-shuffle network
+        if all(min(hr.size) >= 16 for _, hr in val):
+            metrics[f"grid_{name}"] = round(statistics.median(checkerboard(o, hr) for o, (_, hr) in zip(images, val)), 3)
     for name, row in baselines.items():
         metrics[f"psnr_{name}"], metrics[f"ssim_{name}"] = row["psnr"], row["ssim"]
     n = min(4, len(val))

