@@ -145,6 +145,9 @@ def parse_args(argv=None):
                    help="L1 on windowed Gram matrices of VGG16 features (EnhanceNet's texture loss)")
     g.add_argument("--texture-taps", type=int, nargs="+", default=[0, 1, 2], choices=[0, 1, 2],
                    help="the VGG16 maps the texture term compares: 0, 1, 2 = ReLU 2, 4, 7 (strides 1, 2, 4)")
+    g.add_argument("--texture-pool", type=int, default=2, choices=[1, 2],
+                   help="the texture term sees the images averaged over N x N pixels (2: a grid every "
+                        "second pixel earns nothing; 1: full resolution)")
     g.add_argument("--gan-weight", type=float, default=0.1, help="the relativistic GAN loss (0 = off)")
     g.add_argument("--ldl-weight", type=float, default=1.0, help="L1 on LDL's artefact map (0 = off)")
     g.add_argument("--disc-features", type=int, default=32, help="U-Net discriminator width (Real-ESRGAN: 64)")
@@ -301,7 +304,8 @@ class PerceptualLosses:
 
     def __init__(self, args, accelerator):
         self.args, self.accelerator = args, accelerator
-        self.features = (FeatureLoss(texture_taps=args.texture_taps).to(accelerator.device)
+        texture = {"texture_taps": args.texture_taps, "texture_pool": args.texture_pool}
+        self.features = (FeatureLoss(**texture).to(accelerator.device)
                          if args.feature_weight or args.texture_weight else None)
         disc = UNetDiscriminatorSN(args.disc_features)
         optimizer = torch.optim.Adam(disc.parameters(), lr=args.disc_learning_rate, betas=(0.9, 0.99))
@@ -346,7 +350,8 @@ class PerceptualLosses:
         a = self.args
         return {"feature_weight": a.feature_weight, "texture_weight": a.texture_weight,
                 "texture": "Gram matrices of VGG16 ReLU " + ",".join(str((2, 4, 7)[t]) for t in a.texture_taps)
-                           + " over 16-px windows (EnhanceNet)",
+                           + f" over {16 * a.texture_pool}-px windows of the image averaged over "
+                           f"{a.texture_pool}x{a.texture_pool} (EnhanceNet)",
                 "gan_weight": a.gan_weight, "gan_loss": "relativistic average",
                 "ldl_weight": a.ldl_weight, "disc_features": a.disc_features,
                 "disc_learning_rate": a.disc_learning_rate, "feature_layers": "VGG16 ReLU 2,4,7,10,13 (0.1,0.1,1,1,1)"}

@@ -13,7 +13,10 @@ Real-ESRGAN's recipe, in small (Wang et al., ICCVW 2021; BasicSR's ``RealESRGANM
   over each 16 x 16-pixel window: it asks for the truth's *statistics* of fine detail (how
   much fur-like energy, in which directions) in each window, not for its exact pixels, which
   a 4x network cannot know. Unlike the adversarial term it pulls from the first step; it
-  needs no discriminator to learn first.
+  needs no discriminator to learn first. It compares the images averaged over 2 x 2 pixels
+  (``texture_pool``): at full resolution it taught the pixel-shuffle networks a grid every
+  second pixel (``metrics.checkerboard`` twice the photo's), which the average cancels
+  exactly, so a grid earns nothing there.
 * ``relativistic_losses``: ESRGAN's relativistic average GAN. The discriminator says how much
   *more* real a real patch looks than the average fake, and the generator the reverse, so
   the generator gets a gradient from the real images too.
@@ -70,8 +73,9 @@ class UNetDiscriminatorSN(nn.Module):
         return self.conv9(out)
 
 
-# The texture term's window, in image pixels. The maps it may compare, the first three taps
-# (VGG16 ReLU 2, 4 and 7), are at strides 1, 2 and 4, so their windows are 16, 8 and 4 cells.
+# The texture term's window, in cells of its first map. The maps it may compare, the first
+# three taps (VGG16 ReLU 2, 4 and 7), are at strides 1, 2 and 4 of the (pooled) image, so
+# their windows are 16, 8 and 4 cells: 32 image pixels with the default 2 x 2 pooling.
 TEXTURE_WINDOW = 16
 TEXTURE_TAPS = (0, 1, 2)
 
@@ -95,19 +99,21 @@ class FeatureLoss(nn.Module):
 
     ``with_texture=True`` also returns the texture term (the module's docstring) from the
     same VGG16 pass: the L1 distance of the windowed Gram matrices of ``texture_taps`` (of
-    ``TEXTURE_TAPS``)."""
+    ``TEXTURE_TAPS``), on the images averaged over ``texture_pool`` x ``texture_pool`` pixels
+    (1: full resolution), which needs a VGG16 pass of its own."""
 
-    def __init__(self, layer_weights=(0.1, 0.1, 1.0, 1.0, 1.0), texture_taps=TEXTURE_TAPS, weights_dir=None):
+    def __init__(self, layer_weights=(0.1, 0.1, 1.0, 1.0, 1.0), texture_taps=TEXTURE_TAPS, texture_pool: int = 2,
+                 weights_dir=None):
         super().__init__()
         if not set(texture_taps) <= set(TEXTURE_TAPS):
             raise ValueError(f"texture taps {texture_taps}: choose from {TEXTURE_TAPS}")
         self.vgg = LPIPS("vgg16", weights_dir)  # its convolutions, not its distance
         self.layer_weights = tuple(layer_weights)
-        self.texture_taps = tuple(texture_taps)
+        self.texture_taps, self.texture_pool = tuple(texture_taps), texture_pool
         self.depth = max([t + 1 for t in self.texture_taps] + [i + 1 for i, w in enumerate(self.layer_weights) if w])
 
-    def taps(self, x):
-        return self.vgg.taps(x * 2 - 1, self.depth)
+    def taps(self, x, depth=None):
+        return self.vgg.taps(x * 2 - 1, depth or self.depth)
 
     def forward(self, result, truth, with_texture: bool = False):
         with torch.no_grad():
@@ -116,6 +122,11 @@ class FeatureLoss(nn.Module):
         feature = sum(w * F.l1_loss(a, b) for w, a, b in zip(self.layer_weights, taps, truth_taps) if w)
         if not with_texture:
             return feature
+        if self.texture_pool > 1:
+            depth = max(self.texture_taps) + 1
+            with torch.no_grad():
+                truth_taps = self.taps(F.avg_pool2d(truth, self.texture_pool), depth)
+            taps = self.taps(F.avg_pool2d(result, self.texture_pool), depth)
         texture = sum(F.l1_loss(gram_matrices(taps[i], TEXTURE_WINDOW >> i),
                                 gram_matrices(truth_taps[i], TEXTURE_WINDOW >> i)) for i in self.texture_taps)
         return feature, texture
