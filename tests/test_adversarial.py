@@ -76,6 +76,19 @@ def test_the_texture_term_asks_a_blurred_result_for_more_detail():
         assert lap(sharper) > lap(blurred)
 
 
+@pytest.mark.skipif(not lpips.available("vgg16"), reason="the LPIPS VGG16 weights are in ../shared/data/perceptual")
+def test_the_texture_term_gives_nothing_for_a_grid_every_second_pixel():
+    """A pixel-shuffle network can add fine 'detail' as a checkerboard. The texture term sees
+    the images averaged over 2x2, where such a grid cancels: it earns nothing there."""
+    torch.manual_seed(0)
+    truth = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 64, 64), 3, 1, 1, count_include_pad=False)
+    x = torch.arange(64)
+    grid = 0.05 * ((-1.0) ** (x[:, None] + x[None, :]))
+    with_grid = truth + grid
+    assert FeatureLoss()(with_grid, truth, with_texture=True)[1].item() == pytest.approx(0, abs=1e-6)
+    assert FeatureLoss(texture_pool=1)(with_grid, truth, with_texture=True)[1].item() > 0.01
+
+
 def test_the_artifact_map_marks_noisy_errors_the_ema_does_not_make():
     truth = torch.full((1, 3, 32, 32), 0.5)
     ema = truth + 0.01  # the EMA network: a small, smooth error everywhere
