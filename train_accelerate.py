@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 
 from upscaler import data as sr_data
 from upscaler.adversarial import (FeatureLoss, UNetDiscriminatorSN, artifact_map, discriminator_loss,
-                                  generator_loss)
+                                  generator_loss, grid_excess)
 from upscaler.degradations import NAMED as NAMED_DEGRADATIONS
 from upscaler.conditions import degrade_image
 from upscaler.figures import comparison_grid
@@ -148,6 +148,8 @@ def parse_args(argv=None):
     g.add_argument("--texture-pool", type=int, default=2, choices=[1, 2],
                    help="the texture term sees the images averaged over N x N pixels (2: a grid every "
                         "second pixel earns nothing; 1: full resolution)")
+    g.add_argument("--grid-weight", type=float, default=0.0,
+                   help="penalty on a period-2 grid the truth does not have (adversarial.grid_excess)")
     g.add_argument("--gan-weight", type=float, default=0.1, help="the relativistic GAN loss (0 = off)")
     g.add_argument("--ldl-weight", type=float, default=1.0, help="L1 on LDL's artefact map (0 = off)")
     g.add_argument("--disc-features", type=int, default=32, help="U-Net discriminator width (Real-ESRGAN: 64)")
@@ -325,6 +327,8 @@ class PerceptualLosses:
             else:
                 feature = self.features(sr, hr)
             parts["feature"] = a.feature_weight * feature
+        if a.grid_weight:
+            parts["grid"] = a.grid_weight * grid_excess(sr, hr)
         if a.ldl_weight and ema_sr is not None:
             weight = artifact_map(hr, sr.detach(), ema_sr)
             parts["ldl"] = a.ldl_weight * F.l1_loss(weight * sr, weight * hr)
@@ -348,7 +352,7 @@ class PerceptualLosses:
 
     def record(self) -> dict:
         a = self.args
-        return {"feature_weight": a.feature_weight, "texture_weight": a.texture_weight,
+        return {"feature_weight": a.feature_weight, "texture_weight": a.texture_weight, "grid_weight": a.grid_weight,
                 "texture": "Gram matrices of VGG16 ReLU " + ",".join(str((2, 4, 7)[t]) for t in a.texture_taps)
                            + f" over {16 * a.texture_pool}-px windows of the image averaged over "
                            f"{a.texture_pool}x{a.texture_pool} (EnhanceNet)",
@@ -440,7 +444,7 @@ def validate(accelerator, nets, val, baselines, stage, step, samples, log_dir):
             metrics[f"lpips_{name}"] = mean["lpips"]
         # fine detail against the truth's (median, as benchmarks/perceptual.py): what a GAN adds
         metrics[f"crisp_{name}"] = round(statistics.median(crispness(o, hr) for o, (_, hr) in zip(images, val)), 3)
-        # a grid drawn every second pixel, against the truth's (1 = none added): what a loss
+        # a grid of period 2 or 4 pixels, against the truth's (1 = none added): what a loss
         # that rewards fine detail of any kind can teach a pixel-shuffle network
         if all(min(hr.size) >= 16 for _, hr in val):
             metrics[f"grid_{name}"] = round(statistics.median(checkerboard(o, hr) for o, (_, hr) in zip(images, val)), 3)

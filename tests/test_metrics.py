@@ -3,7 +3,7 @@ import pytest
 from conftest import SHARED_DATA
 from PIL import Image
 
-from upscaler.metrics import checkerboard, crispness, period_two_energy, psnr_ssim, psnr_y, rgb_to_y, ssim_y
+from upscaler.metrics import checkerboard, crispness, grid_energy, psnr_ssim, psnr_y, rgb_to_y, ssim_y
 
 
 def test_y_is_bt601_studio_range():
@@ -71,6 +71,9 @@ def test_checkerboard_finds_a_grid_the_photo_does_not_have():
     assert checkerboard(Image.fromarray(np.clip(grid, 0, 255).astype(np.uint8)), truth) > 10
     stripes = smooth + 8 * ((-1.0) ** x)[None, :, None]  # every other column
     assert checkerboard(Image.fromarray(np.clip(stripes, 0, 255).astype(np.uint8)), truth) > 10
+    # the same grid after a second 2x stage: 2x2 blocks, period 4
+    blocks = smooth + 8 * ((-1.0) ** (x[:, None] // 2 + x[None, :] // 2))[..., None]
+    assert checkerboard(Image.fromarray(np.clip(blocks, 0, 255).astype(np.uint8)), truth) > 10
     # detail that is no grid keeps it near 1: the same fine texture, moved by 3 pixels
     from PIL import ImageFilter
 
@@ -78,4 +81,4 @@ def test_checkerboard_finds_a_grid_the_photo_does_not_have():
     texture = Image.fromarray(noise).filter(ImageFilter.GaussianBlur(0.8))
     assert 0.7 < checkerboard(texture.crop((3, 3, 67, 67)), texture.crop((0, 0, 64, 64))) < 1.4
     with pytest.raises(ValueError, match="at least 16x16"):
-        period_two_energy(Image.new("RGB", (8, 8)))
+        grid_energy(Image.new("RGB", (8, 8)), 2)
