@@ -4,6 +4,7 @@ import torch
 
 from upscaler import lpips
 from upscaler.adversarial import (FeatureLoss, UNetDiscriminatorSN, artifact_map, discriminator_loss, gram_matrices,
+                                  grid_excess,
                                   generator_loss)
 
 
@@ -87,6 +88,24 @@ def test_the_texture_term_gives_nothing_for_a_grid_every_second_pixel():
     with_grid = truth + grid
     assert FeatureLoss()(with_grid, truth, with_texture=True)[1].item() == pytest.approx(0, abs=1e-6)
     assert FeatureLoss(texture_pool=1)(with_grid, truth, with_texture=True)[1].item() > 0.01
+
+
+def test_grid_excess_charges_a_grid_only_beyond_the_truths():
+    torch.manual_seed(0)
+    truth = torch.rand(2, 3, 64, 64)
+    x = torch.arange(64)
+    grid = 0.05 * ((-1.0) ** (x[:, None] + x[None, :]))
+    assert grid_excess(truth, truth).item() == 0
+    with_grid = (truth + grid).requires_grad_(True)
+    cost = grid_excess(with_grid, truth)
+    cost.backward()
+    assert cost.item() > 0.02
+    with torch.no_grad():  # its gradient takes the grid away
+        assert grid_excess(with_grid - 0.02 * with_grid.grad.sign(), truth) < cost
+    # a truth that has the grid itself allows it
+    assert grid_excess(truth + grid, truth + grid).item() == 0
+    # less contrast is no more grid
+    assert grid_excess(truth.clamp(0.2, 0.8), truth).item() < 0.01
 
 
 def test_the_artifact_map_marks_noisy_errors_the_ema_does_not_make():

@@ -139,7 +139,7 @@ def test_sharp_has_one_slider_named_for_it(page):
     page.locator("#upscale-button").click()
     page.wait_for_function(STATUS_HAS, arg="Done", timeout=180_000)
     status = page.locator("#status").inner_text()
-    assert "sharp (GAN-trained), invented detail 0.5" in status, status
+    assert "sharp (perceptual), invented detail 0.5" in status, status
     assert "cat.4093-x2-sharp-d0.5.png" in page.locator("#download").inner_text()
     shot(page, "sharp-2x")
     # to photo: the slider is its denoise strength, from its own start; and back

@@ -1,7 +1,7 @@
 """The model card and the upload list, without a server (the uploads themselves: test_hub.py)."""
 import json
 
-from upscaler.hub import files_to_upload, model_card
+from upscaler.hub import files_to_upload, model_card, perceptual_terms
 from upscaler.models import FAMILIES
 
 
@@ -29,3 +29,11 @@ def test_upload_list_is_exact(tiny_weights):
     assert not any(p.startswith("checkpoints") for p in paths)
     assert "default/64to512/model.safetensors" in paths and "seed/64to128/config.json" in paths
     assert len([p for p in paths if p.endswith("model.safetensors")]) == 4 * len(FAMILIES)
+
+
+def test_the_card_names_the_loss_terms_a_run_used():
+    assert perceptual_terms(None) == []
+    gan = {"feature_weight": 1.0, "gan_weight": 0.1, "ldl_weight": 1.0}  # a record from before texture existed
+    assert perceptual_terms(gan) == ["VGG16 features", "GAN", "LDL"]
+    texture = {"feature_weight": 1.0, "texture_weight": 1.0, "grid_weight": 300.0, "gan_weight": 0.0, "ldl_weight": 0}
+    assert perceptual_terms(texture) == ["VGG16 features", "texture", "grid penalty"]

@@ -86,7 +86,7 @@ def model_card(root) -> str:
     ]
     for model, stage, cfg in rows:
         for t in training_runs(cfg.get("training")) or [{}]:  # a continued network: one row per run
-            loss = t.get("loss", "?") + (" + VGG16 features + GAN + LDL" if t.get("perceptual") else "")
+            loss = " + ".join([t.get("loss", "?"), *perceptual_terms(t.get("perceptual"))])
             lines.append(f"| {model} | {stage} | {cfg.get('architecture', '?')} | {loss} | "
                          f"{t.get('mixed_precision', '?')} | {t.get('steps', '?')} | "
                          f"{t.get('world_size', '?')} x {t.get('batch_size_per_process', '?')} | "
@@ -113,6 +113,16 @@ def model_card(root) -> str:
               "recover detail that a 64-pixel input does not hold: at 8x, fine texture in the output "
               "is the network's guess. Do not use it where fidelity to the original matters.", ""]
     return "\n".join(lines)
+
+
+def perceptual_terms(record) -> list:
+    """The names of the perceptual loss terms a run used (its ``training.perceptual``)."""
+    if not record:
+        return []
+    names = {"feature_weight": "VGG16 features", "texture_weight": "texture", "grid_weight": "grid penalty",
+             "gan_weight": "GAN", "ldl_weight": "LDL"}
+    # a record from before a term existed has no key for it: it did not use it
+    return [name for key, name in names.items() if record.get(key)]
 
 
 def write_model_card(root) -> Path:

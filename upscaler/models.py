@@ -356,10 +356,11 @@ PHOTO_MODEL = register(Family(
                   "denoise strength.")).name
 # The same layout as photo again: "invented detail" blends the two weight by weight.
 register(Family(
-    "sharp", ResidualUpsampler, ResidualUpsampler8x, "sharp (GAN-trained)",
-    "The photo model fine-tuned as a GAN (Real-ESRGAN's recipe in small) on degraded photos at "
-    "every content scale: closer to the real photo as people judge it (LPIPS), less painted "
-    "than photo; some of its texture is made up.",
+    "sharp", ResidualUpsampler, ResidualUpsampler8x, "sharp (perceptual)",
+    "The photo model fine-tuned on degraded photos at every content scale for how people judge "
+    "detail: as a GAN (Real-ESRGAN's recipe in small), then with a texture loss. Closer to the "
+    "real photo as people judge it (LPIPS), less painted than photo; some of its texture is "
+    "made up.",
     degradations="photo", blend_base="photo", content_scale="all", adversarial=True,
     strength_label="invented detail",
     strength_info="0: faithful (the photo model). 1: the sharpest, with fine detail the network makes "
