@@ -48,8 +48,8 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from upscaler import data as sr_data
-from upscaler.adversarial import (FeatureLoss, UNetDiscriminatorSN, artifact_map, discriminator_loss,
-                                  generator_loss, grid_excess)
+from upscaler.adversarial import (TEXTURE_WINDOW, FeatureLoss, UNetDiscriminatorSN, artifact_map,
+                                  discriminator_loss, generator_loss, grid_excess)
 from upscaler.degradations import NAMED as NAMED_DEGRADATIONS
 from upscaler.conditions import degrade_image
 from upscaler.figures import comparison_grid
@@ -352,13 +352,15 @@ class PerceptualLosses:
 
     def record(self) -> dict:
         a = self.args
-        return {"feature_weight": a.feature_weight, "texture_weight": a.texture_weight, "grid_weight": a.grid_weight,
-                "texture": "Gram matrices of VGG16 ReLU " + ",".join(str((2, 4, 7)[t]) for t in a.texture_taps)
-                           + f" over {16 * a.texture_pool}-px windows of the image averaged over "
-                           f"{a.texture_pool}x{a.texture_pool} (EnhanceNet)",
-                "gan_weight": a.gan_weight, "gan_loss": "relativistic average",
-                "ldl_weight": a.ldl_weight, "disc_features": a.disc_features,
-                "disc_learning_rate": a.disc_learning_rate, "feature_layers": "VGG16 ReLU 2,4,7,10,13 (0.1,0.1,1,1,1)"}
+        record = {"feature_weight": a.feature_weight, "texture_weight": a.texture_weight, "grid_weight": a.grid_weight,
+                  "gan_weight": a.gan_weight, "gan_loss": "relativistic average",
+                  "ldl_weight": a.ldl_weight, "disc_features": a.disc_features,
+                  "disc_learning_rate": a.disc_learning_rate, "feature_layers": "VGG16 ReLU 2,4,7,10,13 (0.1,0.1,1,1,1)"}
+        if a.texture_weight:  # what the texture term compared, only for a run that used it
+            record["texture"] = ("Gram matrices of VGG16 ReLU " + ",".join(str((2, 4, 7)[t]) for t in a.texture_taps)
+                                 + f" over {TEXTURE_WINDOW * a.texture_pool}-px windows of the image averaged over "
+                                 f"{a.texture_pool}x{a.texture_pool} (EnhanceNet)")
+        return record
 
 
 

@@ -10,13 +10,14 @@ Real-ESRGAN's recipe, in small (Wang et al., ICCVW 2021; BasicSR's ``RealESRGANM
   yardstick and is never trained on.
 * The texture term (``FeatureLoss(..., with_texture=True)``): EnhanceNet's texture loss
   (Sajjadi et al., ICCV 2017). L1 between the Gram matrices of the shallow VGG16 maps, taken
-  over each 16 x 16-pixel window: it asks for the truth's *statistics* of fine detail (how
-  much fur-like energy, in which directions) in each window, not for its exact pixels, which
-  a 4x network cannot know. Unlike the adversarial term it pulls from the first step; it
-  needs no discriminator to learn first. It compares the images averaged over 2 x 2 pixels
-  (``texture_pool``): at full resolution it taught the pixel-shuffle networks a grid every
-  second pixel (``metrics.checkerboard`` twice the photo's), which the average cancels
-  exactly, so a grid earns nothing there.
+  over windows (32 x 32 image pixels by default): it asks for the truth's *statistics* of
+  fine detail (how much fur-like energy, in which directions) in each window, not for its
+  exact pixels, which a 4x network cannot know. Unlike the adversarial term it pulls from
+  the first step; it needs no discriminator to learn first. It compares the images averaged
+  over 2 x 2 pixels (``texture_pool``): at full resolution it taught the pixel-shuffle
+  networks a grid every second pixel (``metrics.checkerboard`` twice the photo's). The
+  average cancels such a grid, so it earns the term nothing, but a weaker grid still grew.
+* ``grid_excess``: the penalty that stopped it, on period-2 energy beyond the truth's.
 * ``relativistic_losses``: ESRGAN's relativistic average GAN. The discriminator says how much
   *more* real a real patch looks than the average fake, and the generator the reverse, so
   the generator gets a gradient from the real images too.
@@ -149,8 +150,10 @@ def generator_loss(real_logits, fake_logits):
 def grid_excess(result, truth, window: int = 16):
     """How much more a period-2 grid the result has than the truth, per ``window`` tile: the
     amplitudes of Y's three period-2 components ((-1)^x, (-1)^y, (-1)^(x+y)), the result's
-    minus the truth's where positive, averaged (differentiable ``metrics.checkerboard``). A
-    tile with as much period-2 detail as the truth costs nothing."""
+    minus the truth's where positive, averaged. It is differentiable kin of
+    ``metrics.grid_energy`` at period 2 (those three components are its three bins there),
+    on full-range BT.601 Y in [0, 1]. A tile with as much period-2 detail as the truth costs
+    nothing."""
     def amplitudes(x):
         y = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])
         h, w = y.shape[-2] // window * window, y.shape[-1] // window * window
