@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 
 from upscaler import data as sr_data
 from upscaler.adversarial import (TEXTURE_WINDOW, FeatureLoss, UNetDiscriminatorSN, artifact_map,
-                                  discriminator_loss, generator_loss, grid_excess)
+                                  discriminator_loss, generator_loss, grid_error, grid_excess)
 from upscaler.degradations import NAMED as NAMED_DEGRADATIONS
 from upscaler.conditions import degrade_image
 from upscaler.figures import comparison_grid
@@ -149,7 +149,13 @@ def parse_args(argv=None):
                    help="the texture term sees the images averaged over N x N pixels (2: a grid every "
                         "second pixel earns nothing; 1: full resolution)")
     g.add_argument("--grid-weight", type=float, default=0.0,
-                   help="penalty on a period-2 grid the truth does not have (adversarial.grid_excess)")
+                   help="penalty on a period-2 grid the truth does not have (--grid-loss)")
+    g.add_argument("--grid-loss", choices=["excess", "error"], default="excess",
+                   help="excess: period-2 amplitude beyond the truth's (adversarial.grid_excess); error: L1 "
+                        "against the truth's signed period-2 components (adversarial.grid_error), which also "
+                        "charges a grid fainter than the truth's fine detail")
+    g.add_argument("--grid-window", type=int, default=None,
+                   help="tile side in pixels of the grid penalty (default: 16 for excess, 64 for error)")
     g.add_argument("--gan-weight", type=float, default=0.1, help="the relativistic GAN loss (0 = off)")
     g.add_argument("--ldl-weight", type=float, default=1.0, help="L1 on LDL's artefact map (0 = off)")
     g.add_argument("--disc-features", type=int, default=32, help="U-Net discriminator width (Real-ESRGAN: 64)")
@@ -328,7 +334,8 @@ class PerceptualLosses:
                 feature = self.features(sr, hr)
             parts["feature"] = a.feature_weight * feature
         if a.grid_weight:
-            parts["grid"] = a.grid_weight * grid_excess(sr, hr)
+            grid_loss = grid_error if a.grid_loss == "error" else grid_excess
+            parts["grid"] = a.grid_weight * (grid_loss(sr, hr, a.grid_window) if a.grid_window else grid_loss(sr, hr))
         if a.ldl_weight and ema_sr is not None:
             weight = artifact_map(hr, sr.detach(), ema_sr)
             parts["ldl"] = a.ldl_weight * F.l1_loss(weight * sr, weight * hr)
@@ -356,6 +363,9 @@ class PerceptualLosses:
                   "gan_weight": a.gan_weight, "gan_loss": "relativistic average",
                   "ldl_weight": a.ldl_weight, "disc_features": a.disc_features,
                   "disc_learning_rate": a.disc_learning_rate, "feature_layers": "VGG16 ReLU 2,4,7,10,13 (0.1,0.1,1,1,1)"}
+        if a.grid_weight:
+            record["grid_loss"] = a.grid_loss
+            record["grid_window"] = a.grid_window or (64 if a.grid_loss == "error" else 16)
         if a.texture_weight:  # what the texture term compared, only for a run that used it
             record["texture"] = ("Gram matrices of VGG16 ReLU " + ",".join(str((2, 4, 7)[t]) for t in a.texture_taps)
                                  + f" over {TEXTURE_WINDOW * a.texture_pool}-px windows of the image averaged over "

@@ -4,7 +4,7 @@ import torch
 
 from upscaler import lpips
 from upscaler.adversarial import (FeatureLoss, UNetDiscriminatorSN, artifact_map, discriminator_loss, gram_matrices,
-                                  grid_excess,
+                                  grid_error, grid_excess,
                                   generator_loss)
 
 
@@ -106,6 +106,24 @@ def test_grid_excess_charges_a_grid_only_beyond_the_truths():
     assert grid_excess(truth + grid, truth + grid).item() == 0
     # less contrast is no more grid
     assert grid_excess(truth.clamp(0.2, 0.8), truth).item() < 0.01
+
+
+def test_grid_error_charges_a_faint_grid_that_grid_excess_lets_pass():
+    torch.manual_seed(0)
+    truth = torch.rand(2, 3, 128, 128)  # fine detail everywhere: period-2 energy of random phase
+    soft = torch.nn.functional.avg_pool2d(truth, 3, 1, 1, count_include_pad=False)  # a soft result
+    x = torch.arange(128)
+    faint = 0.005 * ((-1.0) ** (x[:, None] + x[None, :]))  # fainter than the truth's own fine detail
+    assert grid_error(truth, truth).item() == 0
+    # beside the truth's fine detail a faint grid is nearly free for grid_excess ...
+    assert grid_excess(soft + faint, truth).item() < 0.0005
+    # ... not for grid_error over 128-px tiles, whose gradient takes it away
+    with_grid = (soft + faint).requires_grad_(True)
+    cost = grid_error(with_grid, truth, window=128)
+    cost.backward()
+    assert cost.item() > grid_error(soft, truth, window=128).item() + 0.003
+    with torch.no_grad():
+        assert grid_error(with_grid - 0.002 * with_grid.grad.sign(), truth, window=128) < cost
 
 
 def test_the_artifact_map_marks_noisy_errors_the_ema_does_not_make():

@@ -147,24 +147,38 @@ def generator_loss(real_logits, fake_logits):
     return discriminator_loss(fake_logits, real_logits)
 
 
+def _period2_components(x, window: int):
+    """Y's three period-2 components ((-1)^x, (-1)^y, (-1)^(x+y)) in each ``window`` tile of
+    full-range BT.601 Y in [0, 1], signed: N x h x w for each."""
+    y = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])
+    h, w = y.shape[-2] // window * window, y.shape[-1] // window * window
+    tiles = y[:, :h, :w].unfold(1, window, window).unfold(2, window, window)  # N h w win win
+    sign = 1.0 - 2.0 * (torch.arange(window, device=x.device) % 2)
+    patterns = (sign[None, :].expand(window, window), sign[:, None].expand(window, window), sign[:, None] * sign)
+    return [(tiles * p).mean((-2, -1)) for p in patterns]
+
+
 def grid_excess(result, truth, window: int = 16):
     """How much more a period-2 grid the result has than the truth, per ``window`` tile: the
-    amplitudes of Y's three period-2 components ((-1)^x, (-1)^y, (-1)^(x+y)), the result's
-    minus the truth's where positive, averaged. It is differentiable kin of
-    ``metrics.grid_energy`` at period 2 (those three components are its three bins there),
-    on full-range BT.601 Y in [0, 1]. A tile with as much period-2 detail as the truth costs
-    nothing."""
-    def amplitudes(x):
-        y = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])
-        h, w = y.shape[-2] // window * window, y.shape[-1] // window * window
-        tiles = y[:, :h, :w].unfold(1, window, window).unfold(2, window, window)  # N h w win win
-        sign = 1.0 - 2.0 * (torch.arange(window, device=x.device) % 2)
-        patterns = (sign[None, :].expand(window, window), sign[:, None].expand(window, window), sign[:, None] * sign)
-        return sum((tiles * p).mean((-2, -1)).abs() for p in patterns)
-
+    amplitudes of Y's three period-2 components, the result's minus the truth's where
+    positive, averaged. It is differentiable kin of ``metrics.grid_energy`` at period 2
+    (those three components are its three bins there). A tile with as much period-2 detail
+    as the truth costs nothing, so a faint grid below the truth's own fine detail is free:
+    a second 2x stage then turns it into a visible one of period 4 (``grid_error``)."""
     with torch.no_grad():
-        allowed = amplitudes(truth)
-    return F.relu(amplitudes(result) - allowed).mean()
+        allowed = sum(c.abs() for c in _period2_components(truth, window))
+    return F.relu(sum(c.abs() for c in _period2_components(result, window)) - allowed).mean()
+
+
+def grid_error(result, truth, window: int = 64):
+    """L1 between the result's and the truth's signed period-2 components, per ``window``
+    tile. ``grid_excess`` lets a grid fainter than the truth's own fine detail pass; the next
+    2x stage then turns it into a visible one of period 4. Over a large tile the truth's fine
+    detail, of random phase, averages out, while a grid locked to the pixel lattice does not,
+    so here even a faint grid costs about its amplitude."""
+    with torch.no_grad():
+        wanted = _period2_components(truth, window)
+    return sum((c - t).abs() for c, t in zip(_period2_components(result, window), wanted)).mean()
 
 
 def _local_variance(x, ksize: int):
