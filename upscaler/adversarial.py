@@ -13,11 +13,15 @@ Real-ESRGAN's recipe, in small (Wang et al., ICCVW 2021; BasicSR's ``RealESRGANM
   over windows (32 x 32 image pixels by default): it asks for the truth's *statistics* of
   fine detail (how much fur-like energy, in which directions) in each window, not for its
   exact pixels, which a 4x network cannot know. Unlike the adversarial term it pulls from
-  the first step; it needs no discriminator to learn first. It compares the images averaged
-  over 2 x 2 pixels (``texture_pool``): at full resolution it taught the pixel-shuffle
-  networks a grid every second pixel (``metrics.checkerboard`` twice the photo's). The
-  average cancels such a grid, so it earns the term nothing, but a weaker grid still grew.
-* ``grid_excess``: the penalty that stopped it, on period-2 energy beyond the truth's.
+  the first step; it needs no discriminator to learn first. Alone at full resolution it
+  taught the pixel-shuffle networks a grid every second pixel (``metrics.checkerboard``
+  twice the photo's). ``texture_pool`` = 2 compares the images averaged over 2 x 2 pixels,
+  which cancels such a grid, but a weaker one still grew; the grid penalties below stop it.
+* ``grid_excess``: a penalty on period-2 energy beyond the truth's, tile by tile. A grid
+  fainter than the truth's own fine detail passes it, and a second 2x stage sharpens that
+  into a visible grid of period 4.
+* ``grid_error``: the stricter one: L1 against the truth's signed period-2 components over
+  larger tiles, where real detail averages out and a grid does not.
 * ``relativistic_losses``: ESRGAN's relativistic average GAN. The discriminator says how much
   *more* real a real patch looks than the average fake, and the generator the reverse, so
   the generator gets a gradient from the real images too.

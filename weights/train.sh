@@ -75,27 +75,38 @@ for model in $MODELS; do
     # retrained with --content-scale all (experiments/content-scale-all), the others from
     # photo's (run after photo). 64to128 writes into a folder of its own, so that phase 2's
     # --resume-from-checkpoint does not find its checkpoints.
-    # Phase 2: 64to128 continues with EnhanceNet's texture term on the 2x2-pooled image
-    # (--texture-weight 1), a penalty on period-2 grids (--grid-weight 300) and no adversarial
-    # term (--gan-weight 0): on 2 cores the discriminator stayed near chance for hundreds of
-    # steps, while the texture term pulled from the first (docs/training.md, "Perceptual
-    # training"). Then the 8x stack from the three, on 192 px patches (24 px in: VGG16 at
-    # 256 px costs 4x more), the same way.
-    # On the 2-core CPU phase 1's first two ran side by side at THREADS=1, the rest at
-    # THREADS=2, in scratch folders (git worktrees of this repo); they were copied here.
+    # Phase 2: the two first 2x stages continue from phase 1 with EnhanceNet's texture term at
+    # full resolution (--texture-pool 1), a grid penalty and no adversarial term
+    # (--gan-weight 0): on 2 cores the discriminator stayed near chance for hundreds of steps,
+    # while the texture term pulls from the first (docs/training.md, "Perceptual training").
+    # 128to256 takes the heavier texture weight (10) and the tile-wise penalty on period-2
+    # energy beyond the truth's; 64to128 a weight of 3 and the stricter --grid-loss error,
+    # weighted 1500: a faint grid in its result passes the tile-wise penalty, and 128to256
+    # amplifies it into a visible one of period 4 (experiments/sharp-phase3). Then the 8x
+    # stack from the three, on 192 px patches (24 px in: VGG16 at 256 px costs 4x more), as
+    # 64to128. 256to512 stays from phase 1.
+    # On the 2-core CPU phase 1's first two ran side by side at THREADS=1; of phase 2, 128to256
+    # ran at THREADS=1 beside other runs, 64to128 and the stack at THREADS=2; in scratch
+    # folders (git worktrees of this repo), copied here.
     INIT=${INIT:-$OUT}
     PHASE1=${PHASE1:-$OUT-sharp-phase1}
     SHARP="--model sharp --train-batch-size 8 --learning-rate 1e-4 --checkpointing-steps 100"
-    $LAUNCH train_accelerate.py $SHARP --train-data-dir "$DATA" --output-dir "$PHASE1" --validation-steps 200 \
-        --resume-from-checkpoint latest --stage 64to128 --max-steps 1000 \
-        --init-model photo --init-weights experiments/content-scale-all
-    $LAUNCH train_accelerate.py $COMMON $SHARP --validation-steps 200 --stage 128to256 --max-steps 900 \
-        --init-model photo --init-weights "$INIT"
+    for stage in 64to128 128to256; do  # into a folder of their own: phase 2 must not resume from them
+      steps=$([ $stage = 64to128 ] && echo 1000 || echo 900)
+      init=$([ $stage = 64to128 ] && echo experiments/content-scale-all || echo "$INIT")
+      $LAUNCH train_accelerate.py $SHARP --train-data-dir "$DATA" --output-dir "$PHASE1" --validation-steps 200 \
+          --resume-from-checkpoint latest --stage $stage --max-steps $steps --init-model photo --init-weights "$init"
+    done
     $LAUNCH train_accelerate.py $COMMON $SHARP --validation-steps 200 --stage 256to512 --max-steps 200 \
         --init-model photo --init-weights "$INIT"
-    P2="$SHARP --validation-steps 100 --gan-weight 0 --texture-weight 1 --grid-weight 300"
-    $LAUNCH train_accelerate.py $COMMON $P2 --stage 64to128 --max-steps 400 --init-model sharp --init-weights "$PHASE1"
-    $LAUNCH train_accelerate.py $COMMON $P2 --stage 64to512 --max-steps 100 --patch-size 192 --init-weights "$OUT"
+    P2="$SHARP --validation-steps 100 --gan-weight 0 --texture-pool 1"
+    STRICT="--texture-weight 3 --grid-loss error --grid-weight 1500"
+    $LAUNCH train_accelerate.py $COMMON $P2 $STRICT --stage 64to128 --max-steps 300 \
+        --init-model sharp --init-weights "$PHASE1"
+    $LAUNCH train_accelerate.py $COMMON $P2 --texture-weight 10 --grid-weight 300 --stage 128to256 --max-steps 400 \
+        --init-model sharp --init-weights "$PHASE1"
+    $LAUNCH train_accelerate.py $COMMON $P2 $STRICT --stage 64to512 --max-steps 100 --patch-size 192 \
+        --init-weights "$OUT"
     ;;
   esac
 done
