@@ -124,6 +124,8 @@ def test_grid_error_charges_a_faint_grid_that_grid_excess_lets_pass():
     assert cost.item() > grid_error(soft, truth, window=128).item() + 0.003
     with torch.no_grad():
         assert grid_error(with_grid - 0.002 * with_grid.grad.sign(), truth, window=128) < cost
+    # a tile larger than the image shrinks to it
+    assert grid_error(soft + faint, truth, window=512).item() == grid_error(soft + faint, truth, window=128).item()
 
 
 def test_the_artifact_map_marks_noisy_errors_the_ema_does_not_make():

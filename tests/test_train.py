@@ -136,10 +136,13 @@ def test_two_processes_train_as_one_data_parallel_job(tiny_dataset, tmp_path):
     gan = tmp_path / "gan"
     log = run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29518",
                *common(tiny_dataset, gan, "--stage", "64to128", "--max-steps", "3", "--gan", "on", "--patch-size",
-                       "32", "--train-batch-size", "2", "--texture-weight", "0.5")], env_extra={"CUDA_VISIBLE_DEVICES": ""})
+                       "32", "--train-batch-size", "2", "--texture-weight", "0.5", "--texture-pool", "1",
+                       "--grid-weight", "100", "--grid-loss", "error")], env_extra={"CUDA_VISIBLE_DEVICES": ""})
     s = summary(gan, "default", "64to128")
     assert s["world_size"] == 2 and s["steps"] == 3 and s["perceptual"]["gan_weight"] > 0
     assert s["perceptual"]["texture_weight"] == 0.5 and "texture=" in log
+    # the strict grid penalty's 64-px tile shrinks to the 32-px patch: a finite loss
+    assert s["perceptual"]["grid_loss"] == "error" and "grid=nan" not in log and "grid=" in log
 
 
 def test_unreadable_images_are_skipped_and_counted(tiny_dataset, tmp_path):

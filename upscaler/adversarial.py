@@ -153,8 +153,10 @@ def generator_loss(real_logits, fake_logits):
 
 def _period2_components(x, window: int):
     """Y's three period-2 components ((-1)^x, (-1)^y, (-1)^(x+y)) in each ``window`` tile of
-    full-range BT.601 Y in [0, 1], signed: N x h x w for each."""
+    full-range BT.601 Y in [0, 1], signed: N x h x w for each. A tile larger than the image
+    shrinks to it (to an even side), so a small training patch still has one."""
     y = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])
+    window = max(2, min(window, y.shape[-2] // 2 * 2, y.shape[-1] // 2 * 2))
     h, w = y.shape[-2] // window * window, y.shape[-1] // window * window
     tiles = y[:, :h, :w].unfold(1, window, window).unfold(2, window, window)  # N h w win win
     sign = 1.0 - 2.0 * (torch.arange(window, device=x.device) % 2)
