@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 
 from upscaler import data as sr_data
 from upscaler.adversarial import (TEXTURE_WINDOW, FeatureLoss, UNetDiscriminatorSN, artifact_map,
-                                  discriminator_loss, generator_loss, grid_error, grid_excess)
+                                  GRID_WINDOW, discriminator_loss, generator_loss, grid_error, grid_excess)
 from upscaler.degradations import NAMED as NAMED_DEGRADATIONS
 from upscaler.conditions import degrade_image
 from upscaler.figures import comparison_grid
@@ -155,7 +155,8 @@ def parse_args(argv=None):
                         "against the truth's signed period-2 components (adversarial.grid_error), which also "
                         "charges a grid fainter than the truth's fine detail")
     g.add_argument("--grid-window", type=int, default=None,
-                   help="tile side in pixels of the grid penalty (default: 16 for excess, 64 for error)")
+                   help="tile side in pixels of the grid penalty (default: adversarial.GRID_WINDOW, 16 "
+                        "for excess, 64 for error)")
     g.add_argument("--gan-weight", type=float, default=0.1, help="the relativistic GAN loss (0 = off)")
     g.add_argument("--ldl-weight", type=float, default=1.0, help="L1 on LDL's artefact map (0 = off)")
     g.add_argument("--disc-features", type=int, default=32, help="U-Net discriminator width (Real-ESRGAN: 64)")
@@ -184,6 +185,7 @@ def parse_args(argv=None):
     if args.arch_args and args.init_weights and args.stage != STACK_STAGE:
         p.error("--arch-args and --init-weights both set: a 2x stage that continues from weights "
                 "takes its layout from their config.json")
+    args.grid_window = args.grid_window or GRID_WINDOW[args.grid_loss]
     return args
 
 
@@ -270,9 +272,8 @@ def build_data(args, stage, accelerator):
                                      cache_dir=args.cache_dir)
         if args.val_data_dir:
             val_ds = sr_data.load_images(data_dir=args.val_data_dir, cache_dir=args.cache_dir)
-        else:  # a fixed split: the same images whatever the seed or the stage
-            split = ds.train_test_split(test_size=args.val_split_size, seed=1234, shuffle=True)
-            ds, val_ds = split["train"], split["test"]
+        else:
+            ds, val_ds = sr_data.split_held_out(ds, args.val_split_size)
         images = sr_data.DecodedImages.build(ds, args.cache_dir, num_workers=args.dataloader_num_workers)
     spec = NAMED_DEGRADATIONS[degradations_name(args)]
     pairs = sr_data.PairMaker(images, stage, args.patch_size or DEFAULT_PATCH[stage.name],
@@ -335,7 +336,7 @@ class PerceptualLosses:
             parts["feature"] = a.feature_weight * feature
         if a.grid_weight:
             grid_loss = grid_error if a.grid_loss == "error" else grid_excess
-            parts["grid"] = a.grid_weight * (grid_loss(sr, hr, a.grid_window) if a.grid_window else grid_loss(sr, hr))
+            parts["grid"] = a.grid_weight * grid_loss(sr, hr, a.grid_window)
         if a.ldl_weight and ema_sr is not None:
             weight = artifact_map(hr, sr.detach(), ema_sr)
             parts["ldl"] = a.ldl_weight * F.l1_loss(weight * sr, weight * hr)
@@ -365,7 +366,7 @@ class PerceptualLosses:
                   "disc_learning_rate": a.disc_learning_rate, "feature_layers": "VGG16 ReLU 2,4,7,10,13 (0.1,0.1,1,1,1)"}
         if a.grid_weight:
             record["grid_loss"] = a.grid_loss
-            record["grid_window"] = a.grid_window or (64 if a.grid_loss == "error" else 16)
+            record["grid_window"] = a.grid_window
         if a.texture_weight:  # what the texture term compared, only for a run that used it
             record["texture"] = ("Gram matrices of VGG16 ReLU " + ",".join(str((2, 4, 7)[t]) for t in a.texture_taps)
                                  + f" over {TEXTURE_WINDOW * a.texture_pool}-px windows of the image averaged over "

@@ -151,6 +151,11 @@ def generator_loss(real_logits, fake_logits):
     return discriminator_loss(fake_logits, real_logits)
 
 
+# The grid penalties' default tile sides: grid_error's tiles are larger, so that the truth's
+# random-phase fine detail averages out in them
+GRID_WINDOW = {"excess": 16, "error": 64}
+
+
 def _period2_components(x, window: int):
     """Y's three period-2 components ((-1)^x, (-1)^y, (-1)^(x+y)) in each ``window`` tile of
     full-range BT.601 Y in [0, 1], signed: N x h x w for each. A tile larger than the image
@@ -164,7 +169,7 @@ def _period2_components(x, window: int):
     return [(tiles * p).mean((-2, -1)) for p in patterns]
 
 
-def grid_excess(result, truth, window: int = 16):
+def grid_excess(result, truth, window: int = GRID_WINDOW["excess"]):
     """How much more a period-2 grid the result has than the truth, per ``window`` tile: the
     amplitudes of Y's three period-2 components, the result's minus the truth's where
     positive, averaged. It is differentiable kin of ``metrics.grid_energy`` at period 2
@@ -176,7 +181,7 @@ def grid_excess(result, truth, window: int = 16):
     return F.relu(sum(c.abs() for c in _period2_components(result, window)) - allowed).mean()
 
 
-def grid_error(result, truth, window: int = 64):
+def grid_error(result, truth, window: int = GRID_WINDOW["error"]):
     """L1 between the result's and the truth's signed period-2 components, per ``window``
     tile. ``grid_excess`` lets a grid fainter than the truth's own fine detail pass; the next
     2x stage then turns it into a visible one of period 4. Over a large tile the truth's fine

@@ -80,6 +80,13 @@ def load_images(dataset_name=None, data_dir=None, split="train", image_column="i
     return ds.cast_column("image", datasets.Image(decode=False))
 
 
+def split_held_out(ds, size: int):
+    """-> (training images, ``size`` held-out images): the same split whatever the seed or the
+    stage, so every run holds out the same photos and can be compared on them."""
+    split = ds.train_test_split(test_size=size, seed=1234, shuffle=True)
+    return split["train"], split["test"]
+
+
 def open_image(value) -> Image.Image | None:
     """A datasets image cell ({'bytes', 'path'}) or a PIL image -> RGB PIL image, or None
     if it cannot be read."""

@@ -73,8 +73,8 @@ for model in $MODELS; do
     # L1 + VGG16 feature L1 + 0.1 x relativistic GAN of a 32-feature U-Net SN discriminator
     # (lr 4e-4) + LDL, EMA shipped by validation LPIPS. 64to128 starts from photo's 64to128
     # retrained with --content-scale all (experiments/content-scale-all), the others from
-    # photo's (run after photo). 64to128 writes into a folder of its own, so that phase 2's
-    # --resume-from-checkpoint does not find its checkpoints.
+    # photo's (run after photo). 64to128 and 128to256 write into a folder of their own, so
+    # that phase 2's --resume-from-checkpoint does not find their checkpoints.
     # Phase 2: the two first 2x stages continue from phase 1 with EnhanceNet's texture term at
     # full resolution (--texture-pool 1), a grid penalty and no adversarial term
     # (--gan-weight 0): on 2 cores the discriminator stayed near chance for hundreds of steps,
@@ -91,7 +91,7 @@ for model in $MODELS; do
     INIT=${INIT:-$OUT}
     PHASE1=${PHASE1:-$OUT-sharp-phase1}
     SHARP="--model sharp --train-batch-size 8 --learning-rate 1e-4 --checkpointing-steps 100"
-    for stage in 64to128 128to256; do  # into a folder of their own: phase 2 must not resume from them
+    for stage in 64to128 128to256; do
       steps=$([ $stage = 64to128 ] && echo 1000 || echo 900)
       init=$([ $stage = 64to128 ] && echo experiments/content-scale-all || echo "$INIT")
       $LAUNCH train_accelerate.py $SHARP --train-data-dir "$DATA" --output-dir "$PHASE1" --validation-steps 200 \

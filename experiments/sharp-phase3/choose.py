@@ -1,8 +1,8 @@
 """Choose between sharp's candidate 2x stages by how they do at x4, on photos no run trained
-on: the 48 training photos every run holds out (train_accelerate.py's fixed split, seed
-1234), under benchmarks/perceptual.py's protocol (a 256x256 crop of the photo's own pixels,
-shrunk 4x with PIL bicubic, clean or saved as JPEG 75; 64to128 then 128to256, as the demo's
-4x). cats/val stays for the reported numbers only.
+on: the 48 training photos every run holds out (``data.split_held_out``, as
+train_accelerate.py splits them), under benchmarks/perceptual.py's protocol (a 256x256 crop
+of the photo's own pixels, shrunk 4x with PIL bicubic, clean or saved as JPEG 75; 64to128
+then 128to256, as the demo's 4x). cats/val stays for the reported numbers only.
 
     python experiments/sharp-phase3/choose.py shipped=weights,weights A=../sharp3-out/A,weights
 
@@ -34,7 +34,7 @@ TRAIN = ROOT.parent / "shared" / "data" / "cats" / "train"
 
 def held_out_truths():
     ds = sr_data.load_images(data_dir=str(TRAIN))
-    held = ds.train_test_split(test_size=48, seed=1234, shuffle=True)["test"]
+    held = sr_data.split_held_out(ds, 48)[1]  # train_accelerate.py's default --val-split-size
     imgs = (sr_data.open_image(held[i]["image"]) for i in range(len(held)))
     return [t for t in (truth_crop(i.convert("RGB")) for i in imgs if i is not None) if t]
 
