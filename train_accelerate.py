@@ -57,9 +57,9 @@ from upscaler.hub import push_weights, write_model_card
 from upscaler.images import tensor_to_pil, to_tensor
 from upscaler.inference import Upscaler, describe_device
 from upscaler.metrics import checkerboard, crispness
-from upscaler.models import DEFAULT_MODEL, FAMILIES, get_family, to_model_range
+from upscaler.models import DEFAULT_MODEL, FAMILIES, from_model_range, get_family, to_model_range
 from upscaler.protocol import classical, classical_scores, eval_pair, lpips_metric, mean_scores, score_pair
-from upscaler.stages import STACK_STAGE, STAGES, TWO_X_STAGES, get_stage
+from upscaler.stages import STACK_STAGE, STAGES, TWO_X_STAGES, Stage, get_stage
 from upscaler.weights import load_model, resolve_weights, save_model
 
 logger = get_logger(__name__)
@@ -110,6 +110,9 @@ def parse_args(argv=None):
                         "method, noise and JPEG (upscaler/degradations.py). Default: the family's "
                         "(photo for --model photo, none otherwise). Validation inputs get the same, "
                         "seeded per image")
+    g.add_argument("--input-from", default=None, metavar="WEIGHTS",
+                   help="train on the earlier stages' results: 128to256's input is made by WEIGHTS' 64to128 "
+                        "(frozen) from an input 4x smaller, as the demo's 4x chains them (EarlierStages)")
     g.add_argument("--content-scale", default=None, choices=list(sr_data.CONTENT_SCALES),
                    help="what a training patch shows: 'world' = the stage's own scale (the whole photo "
                         "seen at its output size, as the reference design trains), 'all' = anything from "
@@ -185,6 +188,9 @@ def parse_args(argv=None):
     if args.arch_args and args.init_weights and args.stage != STACK_STAGE:
         p.error("--arch-args and --init-weights both set: a 2x stage that continues from weights "
                 "takes its layout from their config.json")
+    if args.input_from and args.stage not in TWO_X_STAGES[1:]:
+        p.error(f"--input-from trains a stage on the results of the ones before it: use it with "
+                f"--stage {' or '.join(TWO_X_STAGES[1:])}")
     args.grid_window = args.grid_window or GRID_WINDOW[args.grid_loss]
     return args
 
@@ -261,8 +267,40 @@ def find_resume(args, stage):
 
 
 # -------------------------------------------------------------------------- data
-def build_data(args, stage, accelerator):
-    """-> (PairMaker for this process, validation pairs as PIL images, skipped photos)."""
+class EarlierStages:
+    """``--input-from WEIGHTS``: a 2x stage trained on what the stages before it make.
+
+    The demo's 4x runs 64to128, then 128to256 on its result. Trained alone, 128to256 only
+    sees real photos shrunk 2x; in the chain it meets 64to128's result, smoother than any of
+    them, and its own fine detail is what the 4x shows. So here the pairs are made at the
+    chain's factor (for 128to256: the HR patch shrunk and degraded 4x), and the earlier
+    stages, frozen, from WEIGHTS, make this stage's input from it, rounded to 8 bits as
+    between the demo's stages. ``chain`` is the stage the pairs are made for."""
+
+    def __init__(self, args, stage, device):
+        before = TWO_X_STAGES[:TWO_X_STAGES.index(stage.name)]
+        self.nets = [load_model(args.model, name, weights=args.input_from)[0].to(device).eval().requires_grad_(False)
+                     for name in before]
+        first = get_stage(before[0])
+        self.chain = Stage(f"{first.input_size}to{stage.output_size}", first.input_size, stage.output_size,
+                           f"{first.input_size} -> {stage.output_size} (the chain's pairs)")
+
+    @torch.no_grad()
+    def __call__(self, x):
+        """[0, 1] inputs (N x 3 x h x w) -> [0, 1] inputs of this stage (earlier factors larger)."""
+        for net in self.nets:
+            x = from_model_range(net(to_model_range(x, net)), net).clamp(0, 1).mul(255).round().div(255)
+        return x
+
+    def image(self, img):
+        return tensor_to_pil(self(to_tensor(img)[None].to(next(self.nets[0].parameters()).device)))
+
+
+def build_data(args, stage, accelerator, earlier=None):
+    """-> (PairMaker for this process, validation pairs as PIL images, skipped photos).
+
+    With ``earlier`` (EarlierStages) the pairs are the chain's, and each validation input is
+    the earlier stages' result."""
     with accelerator.main_process_first():  # the first process builds the caches
         if args.train_data_dir:
             ds = sr_data.load_images(data_dir=args.train_data_dir, cache_dir=args.cache_dir)
@@ -276,7 +314,8 @@ def build_data(args, stage, accelerator):
             ds, val_ds = sr_data.split_held_out(ds, args.val_split_size)
         images = sr_data.DecodedImages.build(ds, args.cache_dir, num_workers=args.dataloader_num_workers)
     spec = NAMED_DEGRADATIONS[degradations_name(args)]
-    pairs = sr_data.PairMaker(images, stage, args.patch_size or DEFAULT_PATCH[stage.name],
+    made_for = earlier.chain if earlier is not None else stage
+    pairs = sr_data.PairMaker(images, made_for, args.patch_size or DEFAULT_PATCH[stage.name],
                               args.train_batch_size, accelerator.device, seed=args.seed,
                               rank=accelerator.process_index, world=accelerator.num_processes,
                               degradations=spec, accumulation=args.gradient_accumulation_steps,
@@ -285,10 +324,10 @@ def build_data(args, stage, accelerator):
     for i in range(min(args.num_val_images, len(val_ds))):
         img = sr_data.open_image(val_ds[i]["image"])
         if img is not None:
-            lr, hr = eval_pair(img, stage)
+            lr, hr = eval_pair(img, made_for)
             if spec is not None:  # the same degraded input for every run and step: seeded by the image
-                lr = degrade_image(hr, stage.factor, spec, seed=10_000 + i)
-            val.append((lr, hr))
+                lr = degrade_image(hr, made_for.factor, spec, seed=10_000 + i)
+            val.append((earlier.image(lr) if earlier is not None else lr, hr))
     return pairs, val, images.skipped
 
 
@@ -499,7 +538,8 @@ def train_stage(args, accelerator, stage_name):
         log_dir.mkdir(parents=True, exist_ok=True)
         trim_curve(log_dir / "metrics.jsonl", start_step)
 
-    pairs, val, skipped = build_data(args, stage, accelerator)
+    earlier = EarlierStages(args, stage, accelerator.device) if args.input_from else None
+    pairs, val, skipped = build_data(args, stage, accelerator, earlier)
     if not val:
         raise SystemExit("no readable validation images")
     baselines = classical_scores(val, stage.factor) if accelerator.is_main_process else None
@@ -556,6 +596,8 @@ def train_stage(args, accelerator, stage_name):
         step_loss = 0.0  # this process's mean over the step's micro-batches
         for micro in range(accum):
             x, target = pairs.batch(global_step, micro)  # keyed by the step: exact resume
+            if earlier is not None:
+                x = earlier(x)
             with accelerator.accumulate(net, *([gan.disc] if gan else [])):
                 x = to_model_range(x, unwrapped)
                 sr, truth = net(x), to_model_range(target, unwrapped)
@@ -638,6 +680,7 @@ def train_stage(args, accelerator, stage_name):
             "loss": loss_name, "learning_rate": lr, "ema_decay": args.ema_decay, "shipped_weights": shipped,
             "patch_size": pairs.patch, "degradations": degradations_name(args),
             "content_scale": content_scale_name(args),
+            "input_from": portable(args.input_from) if args.input_from else None,
             "perceptual": gan.record() if gan is not None else None,
             "mixed_precision": accelerator.mixed_precision, "wall_seconds_this_run": round(wall, 1),
             "samples_per_second": throughput,
