@@ -48,8 +48,9 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from upscaler import data as sr_data
-from upscaler.adversarial import (TEXTURE_WINDOW, FeatureLoss, UNetDiscriminatorSN, artifact_map,
-                                  GRID_WINDOW, discriminator_loss, generator_loss, grid_error, grid_excess)
+from upscaler.adversarial import (DETAIL_WINDOW, GRID_WINDOW, TEXTURE_WINDOW, FeatureLoss, UNetDiscriminatorSN,
+                                  artifact_map, detail_error, discriminator_loss, generator_loss, grid_error,
+                                  grid_excess)
 from upscaler.degradations import NAMED as NAMED_DEGRADATIONS
 from upscaler.conditions import degrade_image
 from upscaler.figures import comparison_grid
@@ -160,6 +161,10 @@ def parse_args(argv=None):
     g.add_argument("--grid-window", type=int, default=None,
                    help="tile side in pixels of the grid penalty (default: adversarial.GRID_WINDOW, 16 "
                         "for excess, 64 for error)")
+    g.add_argument("--detail-weight", type=float, default=0.0,
+                   help="L1 on the amount of fine detail (Y's Laplacian) per tile, against the truth's "
+                        "(adversarial.detail_error; 0 = off)")
+    g.add_argument("--detail-window", type=int, default=DETAIL_WINDOW, help="the detail term's tile side, pixels")
     g.add_argument("--gan-weight", type=float, default=0.1, help="the relativistic GAN loss (0 = off)")
     g.add_argument("--ldl-weight", type=float, default=1.0, help="L1 on LDL's artefact map (0 = off)")
     g.add_argument("--disc-features", type=int, default=32, help="U-Net discriminator width (Real-ESRGAN: 64)")
@@ -376,6 +381,8 @@ class PerceptualLosses:
         if a.grid_weight:
             grid_loss = grid_error if a.grid_loss == "error" else grid_excess
             parts["grid"] = a.grid_weight * grid_loss(sr, hr, a.grid_window)
+        if a.detail_weight:
+            parts["detail"] = a.detail_weight * detail_error(sr, hr, a.detail_window)
         if a.ldl_weight and ema_sr is not None:
             weight = artifact_map(hr, sr.detach(), ema_sr)
             parts["ldl"] = a.ldl_weight * F.l1_loss(weight * sr, weight * hr)
@@ -403,6 +410,8 @@ class PerceptualLosses:
                   "gan_weight": a.gan_weight, "gan_loss": "relativistic average",
                   "ldl_weight": a.ldl_weight, "disc_features": a.disc_features,
                   "disc_learning_rate": a.disc_learning_rate, "feature_layers": "VGG16 ReLU 2,4,7,10,13 (0.1,0.1,1,1,1)"}
+        if a.detail_weight:
+            record["detail_weight"], record["detail_window"] = a.detail_weight, a.detail_window
         if a.grid_weight:
             record["grid_loss"] = a.grid_loss
             record["grid_window"] = a.grid_window

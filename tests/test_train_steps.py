@@ -97,3 +97,37 @@ def test_all_scale_patches_reach_the_photos_own_resolution(photos):
     assert windows["all"][0] <= 70 < windows["world"][0]
     with pytest.raises(ValueError, match="content_scale"):
         data.PairMaker(photos, stage, 64, 4, "cpu", content_scale="huge")
+
+
+def test_input_from_trains_128to256_on_what_64to128_makes(tiny_dataset, tmp_path, monkeypatch):
+    """--input-from: 128to256's input is the shipped 64to128's result on an input 4x smaller
+    than the truth, rounded to 8 bits as the demo's 4x passes it on; recorded in config.json.
+    A stage with nothing before it is refused."""
+    import train_accelerate
+
+    from upscaler.images import tensor_to_pil, to_tensor
+    from upscaler.inference import load_upscaler
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    args = train_accelerate.parse_args(train_args(tiny_dataset, tmp_path, "--model", "sharp", "--stage", "128to256",
+                                                  "--input-from", "weights")[1:])
+    earlier = train_accelerate.EarlierStages(args, STAGES["128to256"], "cpu")
+    assert (earlier.chain.input_size, earlier.chain.output_size, earlier.chain.factor) == (64, 256, 4)
+    lr = torch.rand(2, 3, 12, 10, generator=torch.Generator().manual_seed(0))
+    made = earlier(lr)
+    assert made.shape == (2, 3, 24, 20)
+    assert torch.equal(made * 255, (made * 255).round())  # 8-bit steps, as between the demo's stages
+    first = load_upscaler("64to128", model="sharp", weights="weights")
+    shown = to_tensor(first(tensor_to_pil(lr[0:1])))
+    assert (made[0] - shown).abs().max() <= 1.5 / 255  # the demo's own 64to128, to rounding
+
+    out = tmp_path / "w"
+    train_accelerate.main(train_args(tiny_dataset, out, "--model", "sharp", "--stage", "128to256", "--max-steps", "1",
+                                     "--patch-size", "64", "--train-batch-size", "2", "--gan-weight", "0",
+                                     "--init-model", "sharp", "--init-weights", "weights",
+                                     "--input-from", "weights")[1:])
+    training = json.loads((out / "sharp" / "128to256" / "config.json").read_text())["training"]
+    assert training["input_from"] == "weights" and training["patch_size"] == 64
+    with pytest.raises(SystemExit):
+        train_accelerate.parse_args(train_args(tiny_dataset, out, "--stage", "64to128", "--input-from", "weights")[1:])
