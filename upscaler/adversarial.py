@@ -31,6 +31,8 @@ Real-ESRGAN's recipe, in small (Wang et al., ICCVW 2021; BasicSR's ``RealESRGANM
 
 Everything takes and returns images in [0, 1] (N x 3 x H x W), float32.
 """
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -169,6 +171,24 @@ def _period2_components(x, window: int):
     return [(tiles * p).mean((-2, -1)) for p in patterns]
 
 
+def _period4_components(x, window: int):
+    """Y's period-4 components in each ``window`` tile, signed: the cosine and sine of
+    (a*x + b*y) * pi / 2 for the directions (a, b) = (1, 0), (0, 1), (1, 1), (1, -1), eight
+    in all, each N x h x w. What a second 2x stage makes of the first's period-2 lattice. A
+    tile larger than the image shrinks to it (to a multiple of 4)."""
+    y = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])
+    window = max(4, min(window, y.shape[-2] // 4 * 4, y.shape[-1] // 4 * 4))
+    h, w = y.shape[-2] // window * window, y.shape[-1] // window * window
+    tiles = y[:, :h, :w].unfold(1, window, window).unfold(2, window, window)  # N h w win win
+    i = torch.arange(window, device=x.device, dtype=y.dtype)
+    rows, cols = i[:, None].expand(window, window), i[None, :].expand(window, window)
+    out = []
+    for a, b in ((1, 0), (0, 1), (1, 1), (1, -1)):
+        phase = (a * cols + b * rows) * (math.pi / 2)
+        out += [(tiles * phase.cos()).mean((-2, -1)), (tiles * phase.sin()).mean((-2, -1))]
+    return out
+
+
 def grid_excess(result, truth, window: int = GRID_WINDOW["excess"]):
     """How much more a period-2 grid the result has than the truth, per ``window`` tile: the
     amplitudes of Y's three period-2 components, the result's minus the truth's where
@@ -181,15 +201,18 @@ def grid_excess(result, truth, window: int = GRID_WINDOW["excess"]):
     return F.relu(sum(c.abs() for c in _period2_components(result, window)) - allowed).mean()
 
 
-def grid_error(result, truth, window: int = GRID_WINDOW["error"]):
-    """L1 between the result's and the truth's signed period-2 components, per ``window``
-    tile. ``grid_excess`` lets a grid fainter than the truth's own fine detail pass; the next
-    2x stage then turns it into a visible one of period 4. Over a large tile the truth's fine
-    detail, of random phase, averages out, while a grid locked to the pixel lattice does not,
-    so here even a faint grid costs about its amplitude."""
+def grid_error(result, truth, window: int = GRID_WINDOW["error"], period: int = 2):
+    """L1 between the result's and the truth's signed components of ``period`` (2 or 4
+    pixels), per ``window`` tile. ``grid_excess`` lets a grid fainter than the truth's own
+    fine detail pass; the next 2x stage then turns it into a visible one of period 4. Over a
+    large tile the truth's fine detail, of random phase, averages out, while a grid locked to
+    the pixel lattice does not, so here even a faint grid costs about its amplitude.
+    Period 4 is for a second stage trained on the first's results (``--input-from``): it
+    can learn to sharpen the first's faint lattice into fur-like texture, a cross-hatch."""
+    components = {2: _period2_components, 4: _period4_components}[period]
     with torch.no_grad():
-        wanted = _period2_components(truth, window)
-    return sum((c - t).abs() for c, t in zip(_period2_components(result, window), wanted)).mean()
+        wanted = components(truth, window)
+    return sum((c - t).abs() for c, t in zip(components(result, window), wanted)).mean()
 
 
 # The detail term's tile: small enough that fur and a smooth nose fall in different tiles
