@@ -162,8 +162,10 @@ def parse_args(argv=None):
                    help="tile side in pixels of the grid penalty (default: adversarial.GRID_WINDOW, 16 "
                         "for excess, 64 for error)")
     g.add_argument("--grid4-weight", type=float, default=0.0,
-                   help="L1 against the truth's signed period-4 components per 64-px tile "
-                        "(adversarial.grid_error at period 4; 0 = off): for a stage trained with --input-from")
+                   help="the grid penalty at period 4 (0 = off): for a stage trained with --input-from")
+    g.add_argument("--grid4-loss", choices=["excess", "error"], default="error",
+                   help="at period 4: excess over the truth's amplitude per 16-px tile, or L1 against its "
+                        "signed components per 64-px tile")
     g.add_argument("--detail-weight", type=float, default=0.0,
                    help="L1 on the amount of fine detail (Y's Laplacian) per tile, against the truth's "
                         "(adversarial.detail_error; 0 = off)")
@@ -385,7 +387,8 @@ class PerceptualLosses:
             grid_loss = grid_error if a.grid_loss == "error" else grid_excess
             parts["grid"] = a.grid_weight * grid_loss(sr, hr, a.grid_window)
         if a.grid4_weight:
-            parts["grid4"] = a.grid4_weight * grid_error(sr, hr, GRID_WINDOW["error"], period=4)
+            grid4_loss = grid_error if a.grid4_loss == "error" else grid_excess
+            parts["grid4"] = a.grid4_weight * grid4_loss(sr, hr, GRID_WINDOW[a.grid4_loss], period=4)
         if a.detail_weight:
             parts["detail"] = a.detail_weight * detail_error(sr, hr, a.detail_window)
         if a.ldl_weight and ema_sr is not None:
@@ -416,7 +419,8 @@ class PerceptualLosses:
                   "ldl_weight": a.ldl_weight, "disc_features": a.disc_features,
                   "disc_learning_rate": a.disc_learning_rate, "feature_layers": "VGG16 ReLU 2,4,7,10,13 (0.1,0.1,1,1,1)"}
         if a.grid4_weight:
-            record["grid4_weight"], record["grid4_window"] = a.grid4_weight, GRID_WINDOW["error"]
+            record["grid4_weight"], record["grid4_loss"] = a.grid4_weight, a.grid4_loss
+            record["grid4_window"] = GRID_WINDOW[a.grid4_loss]
         if a.detail_weight:
             record["detail_weight"], record["detail_window"] = a.detail_weight, a.detail_window
         if a.grid_weight:

@@ -1,4 +1,6 @@
 """The pieces of the sharp family's GAN training (upscaler/adversarial.py)."""
+import math
+
 import pytest
 import torch
 
@@ -126,6 +128,26 @@ def test_grid_error_charges_a_faint_grid_that_grid_excess_lets_pass():
         assert grid_error(with_grid - 0.002 * with_grid.grad.sign(), truth, window=128) < cost
     # a tile larger than the image shrinks to it
     assert grid_error(soft + faint, truth, window=512).item() == grid_error(soft + faint, truth, window=128).item()
+
+
+def test_grid_error_at_period_4_charges_a_cross_hatch_that_period_2_does_not_see():
+    """The pattern a second 2x stage draws from the first's lattice: a diagonal grid of
+    period 4. grid_error at period 2 is blind to it; at period 4 a faint one on a soft result
+    costs a good part of its amplitude over 64-px tiles, beside the truth's own random detail,
+    and the gradient takes it away."""
+    torch.manual_seed(0)
+    truth = torch.rand(2, 3, 128, 128)
+    soft = torch.nn.functional.avg_pool2d(truth, 5, 1, 2, count_include_pad=False)
+    x = torch.arange(128.0)
+    hatch = 0.01 * torch.cos((x[:, None] + x[None, :]) * math.pi / 2 + 0.4)  # of any phase
+    assert grid_error(truth, truth, period=4).item() == 0
+    assert grid_error(soft + hatch, truth, period=2).item() == pytest.approx(grid_error(soft, truth).item(), abs=1e-6)
+    with_hatch = (soft + hatch).requires_grad_(True)
+    cost = grid_error(with_hatch, truth, period=4)
+    cost.backward()
+    assert cost.item() > grid_error(soft, truth, period=4).item() + 0.003
+    with torch.no_grad():
+        assert grid_error(with_hatch - 0.002 * with_hatch.grad.sign(), truth, period=4) < cost
 
 
 def test_the_artifact_map_marks_noisy_errors_the_ema_does_not_make():

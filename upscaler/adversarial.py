@@ -189,16 +189,26 @@ def _period4_components(x, window: int):
     return out
 
 
-def grid_excess(result, truth, window: int = GRID_WINDOW["excess"]):
-    """How much more a period-2 grid the result has than the truth, per ``window`` tile: the
-    amplitudes of Y's three period-2 components, the result's minus the truth's where
-    positive, averaged. It is differentiable kin of ``metrics.grid_energy`` at period 2
-    (those three components are its three bins there). A tile with as much period-2 detail
-    as the truth costs nothing, so a faint grid below the truth's own fine detail is free:
-    a second 2x stage then turns it into a visible one of period 4 (``grid_error``)."""
+def _amplitude(x, window: int, period: int):
+    """The summed amplitudes of Y's period-``period`` components per tile (at period 4, each
+    direction's cosine and sine taken together, so the phase does not count)."""
+    if period == 2:
+        return sum(c.abs() for c in _period2_components(x, window))
+    c = _period4_components(x, window)
+    return sum((c[k] ** 2 + c[k + 1] ** 2 + 1e-12).sqrt() for k in range(0, len(c), 2))
+
+
+def grid_excess(result, truth, window: int = GRID_WINDOW["excess"], period: int = 2):
+    """How much more a grid of ``period`` (2 or 4) pixels the result has than the truth, per
+    ``window`` tile: the amplitudes of Y's components of that period, the result's minus the
+    truth's where positive, averaged. At period 2 it is differentiable kin of
+    ``metrics.grid_energy`` (those three components are its three bins there). A tile with as
+    much detail of that period as the truth costs nothing, so a faint grid below the truth's
+    own fine detail is free: a second 2x stage then turns it into a visible one of period 4
+    (``grid_error``)."""
     with torch.no_grad():
-        allowed = sum(c.abs() for c in _period2_components(truth, window))
-    return F.relu(sum(c.abs() for c in _period2_components(result, window)) - allowed).mean()
+        allowed = _amplitude(truth, window, period)
+    return F.relu(_amplitude(result, window, period) - allowed).mean()
 
 
 def grid_error(result, truth, window: int = GRID_WINDOW["error"], period: int = 2):
