@@ -67,7 +67,7 @@ for model in $MODELS; do
         --init-weights "$OUT"
     ;;
   sharp)
-    # photo's layout fine-tuned for how people judge it, in two phases, on degraded inputs with
+    # photo's layout fine-tuned for how people judge it, in phases, on degraded inputs with
     # patches at every content scale, batch 8, lr 1e-4 (warmup, cosine), fp32.
     # Phase 1, Real-ESRGAN's recipe in small (the family's default in train_accelerate.py):
     # L1 + VGG16 feature L1 + 0.1 x relativistic GAN of a 32-feature U-Net SN discriminator
@@ -80,14 +80,16 @@ for model in $MODELS; do
     # (--gan-weight 0): on 2 cores the discriminator stayed near chance for hundreds of steps,
     # while the texture term pulls from the first (docs/training.md, "Perceptual training").
     # 128to256 takes the heavier texture weight (10) and the tile-wise penalty on period-2
-    # energy beyond the truth's; 64to128 a weight of 3 and the stricter --grid-loss error,
+    # energy beyond the truth's, and a third phase in the 4x chain (below); 64to128 a weight
+    # of 3 and the stricter --grid-loss error,
     # weighted 1500: a faint grid in its result passes the tile-wise penalty, and 128to256
     # amplifies it into a visible one of period 4 (experiments/sharp-phase3). Then the 8x
     # stack from the three, on 192 px patches (24 px in: VGG16 at 256 px costs 4x more), as
-    # 64to128. 256to512 stays from phase 1.
+    # 64to128. 256to512 stays from phase 1. Phase 3's choice: experiments/sharp-chain.
     # On the 2-core CPU phase 1's first two ran side by side at THREADS=1; of phase 2, 128to256
-    # ran at THREADS=1 beside other runs, 64to128 and the stack at THREADS=2; in scratch
-    # folders (git worktrees of this repo), copied here.
+    # ran at THREADS=1 beside other runs, 64to128 at THREADS=2; phase 3 at THREADS=1 beside
+    # another run, then the stack at THREADS=2; in scratch folders (git worktrees of this
+    # repo) from copies of the weights they name, and copied here.
     INIT=${INIT:-$OUT}
     PHASE1=${PHASE1:-$OUT-sharp-phase1}
     SHARP="--model sharp --train-batch-size 8 --learning-rate 1e-4 --checkpointing-steps 100"
@@ -103,8 +105,14 @@ for model in $MODELS; do
     STRICT="--texture-weight 3 --grid-loss error --grid-weight 1500"
     $LAUNCH train_accelerate.py $COMMON $P2 $STRICT --stage 64to128 --max-steps 300 \
         --init-model sharp --init-weights "$PHASE1"
+    PHASE2=${PHASE2:-$OUT-sharp-phase2}
     $LAUNCH train_accelerate.py $COMMON $P2 --texture-weight 10 --grid-weight 300 --stage 128to256 --max-steps 400 \
-        --init-model sharp --init-weights "$PHASE1"
+        --init-model sharp --init-weights "$PHASE1" --output-dir "$PHASE2"
+    # Phase 3: 128to256 again, now on what the 64to128 above makes of inputs 4x smaller
+    # (--input-from), as the demo's 4x chains them, with a penalty on a grid of period 4
+    # (the first stage's lattice, which the second otherwise learns to sharpen into texture)
+    $LAUNCH train_accelerate.py $COMMON $P2 --texture-weight 10 --grid-weight 300 --grid4-weight 300 \
+        --stage 128to256 --max-steps 500 --init-model sharp --init-weights "$PHASE2" --input-from "$OUT"
     $LAUNCH train_accelerate.py $COMMON $P2 $STRICT --stage 64to512 --max-steps 100 --patch-size 192 \
         --init-weights "$OUT"
     ;;
