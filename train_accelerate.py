@@ -48,9 +48,8 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from upscaler import data as sr_data
-from upscaler.adversarial import (DETAIL_WINDOW, GRID_WINDOW, TEXTURE_WINDOW, FeatureLoss, UNetDiscriminatorSN,
-                                  artifact_map, detail_error, discriminator_loss, generator_loss, grid_error,
-                                  grid_excess)
+from upscaler.adversarial import (GRID_WINDOW, TEXTURE_WINDOW, FeatureLoss, UNetDiscriminatorSN, artifact_map,
+                                  discriminator_loss, generator_loss, grid_error, grid_excess)
 from upscaler.degradations import NAMED as NAMED_DEGRADATIONS
 from upscaler.conditions import degrade_image
 from upscaler.figures import comparison_grid
@@ -166,10 +165,6 @@ def parse_args(argv=None):
     g.add_argument("--grid4-loss", choices=["excess", "error"], default="error",
                    help="at period 4: excess over the truth's amplitude per 16-px tile, or L1 against its "
                         "signed components per 64-px tile")
-    g.add_argument("--detail-weight", type=float, default=0.0,
-                   help="L1 on the amount of fine detail (Y's Laplacian) per tile, against the truth's "
-                        "(adversarial.detail_error; 0 = off)")
-    g.add_argument("--detail-window", type=int, default=DETAIL_WINDOW, help="the detail term's tile side, pixels")
     g.add_argument("--gan-weight", type=float, default=0.1, help="the relativistic GAN loss (0 = off)")
     g.add_argument("--ldl-weight", type=float, default=1.0, help="L1 on LDL's artefact map (0 = off)")
     g.add_argument("--disc-features", type=int, default=32, help="U-Net discriminator width (Real-ESRGAN: 64)")
@@ -389,8 +384,6 @@ class PerceptualLosses:
         if a.grid4_weight:
             grid4_loss = grid_error if a.grid4_loss == "error" else grid_excess
             parts["grid4"] = a.grid4_weight * grid4_loss(sr, hr, GRID_WINDOW[a.grid4_loss], period=4)
-        if a.detail_weight:
-            parts["detail"] = a.detail_weight * detail_error(sr, hr, a.detail_window)
         if a.ldl_weight and ema_sr is not None:
             weight = artifact_map(hr, sr.detach(), ema_sr)
             parts["ldl"] = a.ldl_weight * F.l1_loss(weight * sr, weight * hr)
@@ -421,8 +414,6 @@ class PerceptualLosses:
         if a.grid4_weight:
             record["grid4_weight"], record["grid4_loss"] = a.grid4_weight, a.grid4_loss
             record["grid4_window"] = GRID_WINDOW[a.grid4_loss]
-        if a.detail_weight:
-            record["detail_weight"], record["detail_window"] = a.detail_weight, a.detail_window
         if a.grid_weight:
             record["grid_loss"] = a.grid_loss
             record["grid_window"] = a.grid_window

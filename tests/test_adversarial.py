@@ -161,22 +161,3 @@ def test_the_artifact_map_marks_noisy_errors_the_ema_does_not_make():
     assert weight[..., 24:, 24:].abs().max() == 0  # smooth and no worse than the EMA: left alone
     # where the result is closer to the truth than the EMA's, nothing is marked
     assert artifact_map(truth, truth, ema).abs().max() == 0
-
-
-def test_the_detail_term_asks_a_blurred_result_for_the_truths_fine_detail():
-    """detail_error: zero for the truth itself, large for its blur, and its gradient on the
-    blur points towards more Laplacian energy (it raises the fine detail it measures)."""
-    from upscaler.adversarial import _laplacian_y, detail_error
-
-    g = torch.Generator().manual_seed(0)
-    truth = torch.rand(2, 3, 64, 64, generator=g)
-    blurred = torch.nn.functional.avg_pool2d(truth, 3, 1, 1, count_include_pad=False).requires_grad_(True)
-    assert detail_error(truth, truth).item() < 1e-4
-    loss = detail_error(blurred, truth)
-    assert loss.item() > 0.1
-    loss.backward()
-    stepped = (blurred - 0.01 * blurred.grad.sign()).detach()
-    assert _laplacian_y(stepped).std() > _laplacian_y(blurred.detach()).std()
-    assert detail_error(stepped, truth) < loss
-    # where it goes in the tile is the network's: the truth's detail moved by a pixel costs ~nothing
-    assert detail_error(truth.roll(1, dims=3), truth).item() < 0.05 * loss.item()

@@ -21,7 +21,9 @@ Real-ESRGAN's recipe, in small (Wang et al., ICCVW 2021; BasicSR's ``RealESRGANM
   fainter than the truth's own fine detail passes it, and a second 2x stage sharpens that
   into a visible grid of period 4.
 * ``grid_error``: the stricter one: L1 against the truth's signed period-2 components over
-  larger tiles, where real detail averages out and a grid does not.
+  larger tiles, where real detail averages out and a grid does not. Both also work at period
+  4: a second stage trained on the first's results (``--input-from``) learns to sharpen the
+  first's faint lattice into a cross-hatch of that period.
 * ``relativistic_losses``: ESRGAN's relativistic average GAN. The discriminator says how much
   *more* real a real patch looks than the average fake, and the generator the reverse, so
   the generator gets a gradient from the real images too.
@@ -223,35 +225,6 @@ def grid_error(result, truth, window: int = GRID_WINDOW["error"], period: int = 
     with torch.no_grad():
         wanted = components(truth, window)
     return sum((c - t).abs() for c, t in zip(components(result, window), wanted)).mean()
-
-
-# The detail term's tile: small enough that fur and a smooth nose fall in different tiles
-DETAIL_WINDOW = 16
-
-
-def _laplacian_y(x):
-    """The 3x3 Laplacian of BT.601 Y (``metrics.laplacian_variance``'s), valid pixels only."""
-    y = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])
-    return y[:, :-2, 1:-1] + y[:, 2:, 1:-1] + y[:, 1:-1, :-2] + y[:, 1:-1, 2:] - 4 * y[:, 1:-1, 1:-1]
-
-
-def detail_error(result, truth, window: int = DETAIL_WINDOW):
-    """L1 between the result's and the truth's amount of fine detail in each ``window`` tile:
-    the standard deviation of Y's 3x3 Laplacian there, the measure ``metrics.crispness``
-    takes over the whole image. The texture term compares VGG16 features, whose first
-    filters barely see the octave just below the pixel grid, so a network can match it and
-    still hold a fifth of the photo's fine detail; this asks for the photo's amount, tile by
-    tile, and leaves where in the tile it goes to the network (no pixel has to line up). A
-    grid is the cheapest way to raise it: use it with a grid penalty."""
-    def amplitude(x):
-        lap = _laplacian_y(x)
-        side = max(2, min(window, lap.shape[-2], lap.shape[-1]))
-        tiles = lap.unfold(1, side, side).unfold(2, side, side)  # N h w side side
-        return (tiles.var((-2, -1), unbiased=False) + 1e-8).sqrt()
-
-    with torch.no_grad():
-        wanted = amplitude(truth)
-    return (amplitude(result) - wanted).abs().mean()
 
 
 def _local_variance(x, ksize: int):

@@ -98,7 +98,9 @@ def model_card(root) -> str:
     for model, stage, cfg in rows:
         t = cfg.get("training") or {}
         v, shipped = t.get("val") or {}, t.get("shipped_weights", "model")  # "model" (raw) or "ema"
-        lines.append(f"| {model} | {stage} | {'EMA' if shipped == 'ema' else 'raw'} | {v.get(f'psnr_{shipped}', '?')} | "
+        # a stage trained on the earlier stages' results (--input-from) was validated in that chain
+        where = f"{stage} (in the chain from 64 px)" if t.get("input_from") else stage
+        lines.append(f"| {model} | {where} | {'EMA' if shipped == 'ema' else 'raw'} | {v.get(f'psnr_{shipped}', '?')} | "
                      f"{v.get('psnr_bicubic', '?')} | {v.get('psnr_bilinear', '?')} | {v.get(f'ssim_{shipped}', '?')} |")
     ev = root / "evaluation.json"
     if ev.is_file():
