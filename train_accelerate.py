@@ -113,6 +113,9 @@ def parse_args(argv=None):
     g.add_argument("--input-from", default=None, metavar="WEIGHTS",
                    help="train on the earlier stages' results: 128to256's input is made by WEIGHTS' 64to128 "
                         "(frozen) from an input 4x smaller, as the demo's 4x chains them (EarlierStages)")
+    g.add_argument("--input-from-share", type=float, default=1.0,
+                   help="with --input-from: the share of each batch made through the earlier stages; the rest "
+                        "are the stage's own pairs, so that it stays good alone")
     g.add_argument("--content-scale", default=None, choices=list(sr_data.CONTENT_SCALES),
                    help="what a training patch shows: 'world' = the stage's own scale (the whole photo "
                         "seen at its output size, as the reference design trains), 'all' = anything from "
@@ -193,6 +196,8 @@ def parse_args(argv=None):
     if args.arch_args and args.init_weights and args.stage != STACK_STAGE:
         p.error("--arch-args and --init-weights both set: a 2x stage that continues from weights "
                 "takes its layout from their config.json")
+    if not 0 < args.input_from_share <= 1:
+        p.error("--input-from-share must be in (0, 1]")
     if args.input_from and args.stage not in TWO_X_STAGES[1:]:
         p.error(f"--input-from trains a stage on the results of the ones before it: use it with "
                 f"--stage {' or '.join(TWO_X_STAGES[1:])}")
@@ -301,6 +306,24 @@ class EarlierStages:
         return tensor_to_pil(self(to_tensor(img)[None].to(next(self.nets[0].parameters()).device)))
 
 
+class ChainPairs:
+    """The batches of a stage trained in the chain (``--input-from``): ``chain``'s pairs with
+    their inputs made by the earlier stages, then, with ``--input-from-share`` below 1,
+    ``own``'s, the stage's own pairs (real photos shrunk 2x), so that it stays good alone."""
+
+    def __init__(self, chain, own, earlier):
+        self.chain, self.own, self.earlier = chain, own, earlier
+        self.images, self.patch, self.steps_per_epoch = chain.images, chain.patch, chain.steps_per_epoch
+
+    def batch(self, step: int, micro: int = 0):
+        lr, hr = self.chain.batch(step, micro)
+        lr = self.earlier(lr)
+        if self.own is not None:
+            own_lr, own_hr = self.own.batch(step, micro)
+            lr, hr = torch.cat([lr, own_lr]), torch.cat([hr, own_hr])
+        return lr, hr
+
+
 def build_data(args, stage, accelerator, earlier=None):
     """-> (PairMaker for this process, validation pairs as PIL images, skipped photos).
 
@@ -320,11 +343,20 @@ def build_data(args, stage, accelerator, earlier=None):
         images = sr_data.DecodedImages.build(ds, args.cache_dir, num_workers=args.dataloader_num_workers)
     spec = NAMED_DEGRADATIONS[degradations_name(args)]
     made_for = earlier.chain if earlier is not None else stage
-    pairs = sr_data.PairMaker(images, made_for, args.patch_size or DEFAULT_PATCH[stage.name],
-                              args.train_batch_size, accelerator.device, seed=args.seed,
-                              rank=accelerator.process_index, world=accelerator.num_processes,
-                              degradations=spec, accumulation=args.gradient_accumulation_steps,
-                              content_scale=content_scale_name(args))
+
+    def pair_maker(for_stage, batch_size, seed):
+        return sr_data.PairMaker(images, for_stage, args.patch_size or DEFAULT_PATCH[stage.name], batch_size,
+                                 accelerator.device, seed=seed, rank=accelerator.process_index,
+                                 world=accelerator.num_processes, degradations=spec,
+                                 accumulation=args.gradient_accumulation_steps, content_scale=content_scale_name(args))
+
+    if earlier is None:
+        pairs = pair_maker(stage, args.train_batch_size, args.seed)
+    else:  # the chain's share of each batch, then the stage's own pairs (their own seed: other photos)
+        through = max(1, round(args.train_batch_size * args.input_from_share))
+        own = args.train_batch_size - through
+        pairs = ChainPairs(pair_maker(made_for, through, args.seed),
+                           pair_maker(stage, own, args.seed + 1) if own else None, earlier)
     val = []
     for i in range(min(args.num_val_images, len(val_ds))):
         img = sr_data.open_image(val_ds[i]["image"])
@@ -607,8 +639,6 @@ def train_stage(args, accelerator, stage_name):
         step_loss = 0.0  # this process's mean over the step's micro-batches
         for micro in range(accum):
             x, target = pairs.batch(global_step, micro)  # keyed by the step: exact resume
-            if earlier is not None:
-                x = earlier(x)
             with accelerator.accumulate(net, *([gan.disc] if gan else [])):
                 x = to_model_range(x, unwrapped)
                 sr, truth = net(x), to_model_range(target, unwrapped)
@@ -692,6 +722,7 @@ def train_stage(args, accelerator, stage_name):
             "patch_size": pairs.patch, "degradations": degradations_name(args),
             "content_scale": content_scale_name(args),
             "input_from": portable(args.input_from) if args.input_from else None,
+            "input_from_share": args.input_from_share if args.input_from else None,
             "perceptual": gan.record() if gan is not None else None,
             "mixed_precision": accelerator.mixed_precision, "wall_seconds_this_run": round(wall, 1),
             "samples_per_second": throughput,
