@@ -129,5 +129,35 @@ def test_input_from_trains_128to256_on_what_64to128_makes(tiny_dataset, tmp_path
                                      "--input-from", "weights")[1:])
     training = json.loads((out / "sharp" / "128to256" / "config.json").read_text())["training"]
     assert training["input_from"] == "weights" and training["patch_size"] == 64
+    assert training["input_from_share"] == 1.0
     with pytest.raises(SystemExit):
         train_accelerate.parse_args(train_args(tiny_dataset, out, "--stage", "64to128", "--input-from", "weights")[1:])
+
+
+def test_input_from_share_mixes_the_chains_pairs_with_the_stages_own(tiny_dataset, tmp_path, monkeypatch):
+    """--input-from-share 0.5: half of each batch comes through the earlier stages (inputs 4x
+    smaller than the truth, upscaled by them), the other half are the stage's own pairs
+    (inputs 2x smaller), drawn from other photos; the truths line up with their inputs."""
+    import train_accelerate
+    from accelerate import Accelerator
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    args = train_accelerate.parse_args(train_args(tiny_dataset, tmp_path, "--model", "sharp", "--stage", "128to256",
+                                                  "--patch-size", "64", "--input-from", "weights",
+                                                  "--input-from-share", "0.5")[1:])
+    stage = STAGES["128to256"]
+    accelerator = Accelerator(cpu=True)
+    earlier = train_accelerate.EarlierStages(args, stage, "cpu")
+    pairs, _, _ = train_accelerate.build_data(args, stage, accelerator, earlier)
+    lr, hr = pairs.batch(0)
+    assert lr.shape == (4, 3, 32, 32) and hr.shape == (4, 3, 64, 64)
+    chain_lr, chain_hr = pairs.chain.batch(0)
+    own_lr, own_hr = pairs.own.batch(0)
+    assert chain_lr.shape[-1] == 16 and own_lr.shape[-1] == 32  # 4x and 2x smaller than the truth
+    assert torch.equal(lr[:2], earlier(chain_lr)) and torch.equal(lr[2:], own_lr)
+    assert torch.equal(hr, torch.cat([chain_hr, own_hr]))
+    assert not torch.equal(chain_hr, own_hr)
+    with pytest.raises(SystemExit):
+        train_accelerate.parse_args(train_args(tiny_dataset, tmp_path, "--stage", "128to256",
+                                               "--input-from", "weights", "--input-from-share", "0")[1:])
