@@ -325,10 +325,10 @@ class ChainPairs:
 
 
 def build_data(args, stage, accelerator, earlier=None):
-    """-> (PairMaker for this process, validation pairs as PIL images, skipped photos).
+    """-> (this process's pairs, validation pairs as PIL images, skipped photos).
 
-    With ``earlier`` (EarlierStages) the pairs are the chain's, and each validation input is
-    the earlier stages' result."""
+    The pairs are a PairMaker, or with ``earlier`` (EarlierStages) a ChainPairs; then each
+    validation input is the earlier stages' result too."""
     with accelerator.main_process_first():  # the first process builds the caches
         if args.train_data_dir:
             ds = sr_data.load_images(data_dir=args.train_data_dir, cache_dir=args.cache_dir)
