@@ -160,14 +160,21 @@ def generator_loss(real_logits, fake_logits):
 GRID_WINDOW = {"excess": 16, "error": 64}
 
 
+def _y_tiles(x, window: int, multiple: int):
+    """BT.601 Y of images in [0, 1], cut into ``window`` x ``window`` tiles (N x h x w x win x
+    win; a partial tile at the edge is left out), and the window used: one larger than the
+    image shrinks to it, to a multiple of ``multiple`` (the period the tiles are read at)."""
+    y = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])
+    window = max(multiple, min(window, y.shape[-2] // multiple * multiple, y.shape[-1] // multiple * multiple))
+    h, w = y.shape[-2] // window * window, y.shape[-1] // window * window
+    return y[:, :h, :w].unfold(1, window, window).unfold(2, window, window), window
+
+
 def _period2_components(x, window: int):
     """Y's three period-2 components ((-1)^x, (-1)^y, (-1)^(x+y)) in each ``window`` tile of
     full-range BT.601 Y in [0, 1], signed: N x h x w for each. A tile larger than the image
     shrinks to it (to an even side), so a small training patch still has one."""
-    y = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])
-    window = max(2, min(window, y.shape[-2] // 2 * 2, y.shape[-1] // 2 * 2))
-    h, w = y.shape[-2] // window * window, y.shape[-1] // window * window
-    tiles = y[:, :h, :w].unfold(1, window, window).unfold(2, window, window)  # N h w win win
+    tiles, window = _y_tiles(x, window, 2)
     sign = 1.0 - 2.0 * (torch.arange(window, device=x.device) % 2)
     patterns = (sign[None, :].expand(window, window), sign[:, None].expand(window, window), sign[:, None] * sign)
     return [(tiles * p).mean((-2, -1)) for p in patterns]
@@ -178,11 +185,8 @@ def _period4_components(x, window: int):
     (a*x + b*y) * pi / 2 for the directions (a, b) = (1, 0), (0, 1), (1, 1), (1, -1), eight
     in all, each N x h x w. What a second 2x stage makes of the first's period-2 lattice. A
     tile larger than the image shrinks to it (to a multiple of 4)."""
-    y = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])
-    window = max(4, min(window, y.shape[-2] // 4 * 4, y.shape[-1] // 4 * 4))
-    h, w = y.shape[-2] // window * window, y.shape[-1] // window * window
-    tiles = y[:, :h, :w].unfold(1, window, window).unfold(2, window, window)  # N h w win win
-    i = torch.arange(window, device=x.device, dtype=y.dtype)
+    tiles, window = _y_tiles(x, window, 4)
+    i = torch.arange(window, device=x.device, dtype=tiles.dtype)
     rows, cols = i[:, None].expand(window, window), i[None, :].expand(window, window)
     out = []
     for a, b in ((1, 0), (0, 1), (1, 1), (1, -1)):
