@@ -198,6 +198,10 @@ def parse_args(argv=None):
                 "takes its layout from their config.json")
     if not 0 < args.input_from_share <= 1:
         p.error("--input-from-share must be in (0, 1]")
+    if args.input_from_share != 1 and not args.input_from:
+        p.error("--input-from-share needs --input-from")
+    if args.grid4_weight and not gan_on(args):
+        p.error(f"--grid4-weight is a perceptual term: {args.model} trains without them (add --gan on)")
     if args.input_from and args.stage not in TWO_X_STAGES[1:]:
         p.error(f"--input-from trains a stage on the results of the ones before it: use it with "
                 f"--stage {' or '.join(TWO_X_STAGES[1:])}")
@@ -311,9 +315,11 @@ class ChainPairs:
     their inputs made by the earlier stages, then, with ``--input-from-share`` below 1,
     ``own``'s, the stage's own pairs (real photos shrunk 2x), so that it stays good alone."""
 
-    def __init__(self, chain, own, earlier):
+    def __init__(self, chain, own, earlier, steps_per_epoch: int):
         self.chain, self.own, self.earlier = chain, own, earlier
-        self.images, self.patch, self.steps_per_epoch = chain.images, chain.patch, chain.steps_per_epoch
+        self.images, self.patch, self.steps_per_epoch = chain.images, chain.patch, steps_per_epoch
+        through = chain.batch_size
+        self.share = through / (through + (own.batch_size if own is not None else 0))  # as run, not as asked
 
     def batch(self, step: int, micro: int = 0):
         lr, hr = self.chain.batch(step, micro)
@@ -344,8 +350,11 @@ def build_data(args, stage, accelerator, earlier=None):
     spec = NAMED_DEGRADATIONS[degradations_name(args)]
     made_for = earlier.chain if earlier is not None else stage
 
+    # one patch side for every maker: a multiple of the chain's factor, so their truths match
+    patch = (args.patch_size or DEFAULT_PATCH[stage.name]) // made_for.factor * made_for.factor
+
     def pair_maker(for_stage, batch_size, seed):
-        return sr_data.PairMaker(images, for_stage, args.patch_size or DEFAULT_PATCH[stage.name], batch_size,
+        return sr_data.PairMaker(images, for_stage, patch, batch_size,
                                  accelerator.device, seed=seed, rank=accelerator.process_index,
                                  world=accelerator.num_processes, degradations=spec,
                                  accumulation=args.gradient_accumulation_steps, content_scale=content_scale_name(args))
@@ -355,8 +364,9 @@ def build_data(args, stage, accelerator, earlier=None):
     else:  # the chain's share of each batch, then the stage's own pairs (their own seed: other photos)
         through = max(1, round(args.train_batch_size * args.input_from_share))
         own = args.train_batch_size - through
+        per_epoch = len(images) // (args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes)
         pairs = ChainPairs(pair_maker(made_for, through, args.seed),
-                           pair_maker(stage, own, args.seed + 1) if own else None, earlier)
+                           pair_maker(stage, own, args.seed + 1) if own else None, earlier, per_epoch)
     val = []
     for i in range(min(args.num_val_images, len(val_ds))):
         img = sr_data.open_image(val_ds[i]["image"])
@@ -722,7 +732,7 @@ def train_stage(args, accelerator, stage_name):
             "patch_size": pairs.patch, "degradations": degradations_name(args),
             "content_scale": content_scale_name(args),
             "input_from": portable(args.input_from) if args.input_from else None,
-            "input_from_share": args.input_from_share if args.input_from else None,
+            "input_from_share": round(pairs.share, 4) if args.input_from else None,
             "perceptual": gan.record() if gan is not None else None,
             "mixed_precision": accelerator.mixed_precision, "wall_seconds_this_run": round(wall, 1),
             "samples_per_second": throughput,

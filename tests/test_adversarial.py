@@ -148,6 +148,13 @@ def test_grid_error_at_period_4_charges_a_cross_hatch_that_period_2_does_not_see
     assert cost.item() > grid_error(soft, truth, period=4).item() + 0.003
     with torch.no_grad():
         assert grid_error(with_hatch - 0.002 * with_hatch.grad.sign(), truth, period=4) < cost
+    # grid_excess at period 4: the hatch on a soft result costs, whatever its phase; the
+    # truth's own period-4 detail (here: the hatch in the truth) allows it
+    for phase in (0.0, 0.4, 1.3):
+        shifted = 0.01 * torch.cos((x[:, None] + x[None, :]) * math.pi / 2 + phase)
+        assert grid_excess(soft + shifted, soft, period=4).item() > 0.004
+    assert grid_excess(soft + hatch, soft + hatch, period=4).item() == 0
+    assert grid_excess(soft + hatch, soft, period=2).item() < 1e-6
 
 
 def test_the_artifact_map_marks_noisy_errors_the_ema_does_not_make():

@@ -126,10 +126,15 @@ def test_input_from_trains_128to256_on_what_64to128_makes(tiny_dataset, tmp_path
     train_accelerate.main(train_args(tiny_dataset, out, "--model", "sharp", "--stage", "128to256", "--max-steps", "1",
                                      "--patch-size", "64", "--train-batch-size", "2", "--gan-weight", "0",
                                      "--init-model", "sharp", "--init-weights", "weights",
-                                     "--input-from", "weights")[1:])
+                                     "--input-from", "weights", "--grid4-weight", "300")[1:])
     training = json.loads((out / "sharp" / "128to256" / "config.json").read_text())["training"]
     assert training["input_from"] == "weights" and training["patch_size"] == 64
     assert training["input_from_share"] == 1.0
+    assert training["perceptual"]["grid4_weight"] == 300 and training["perceptual"]["grid4_loss"] == "error"
+    from upscaler.hub import model_card, perceptual_terms
+
+    assert "period-4 grid penalty" in perceptual_terms(training["perceptual"])
+    assert "128to256 (in the chain from 64 px)" in model_card(out)
     with pytest.raises(SystemExit):
         train_accelerate.parse_args(train_args(tiny_dataset, out, "--stage", "64to128", "--input-from", "weights")[1:])
 
@@ -158,6 +163,14 @@ def test_input_from_share_mixes_the_chains_pairs_with_the_stages_own(tiny_datase
     assert torch.equal(lr[:2], earlier(chain_lr)) and torch.equal(lr[2:], own_lr)
     assert torch.equal(hr, torch.cat([chain_hr, own_hr]))
     assert not torch.equal(chain_hr, own_hr)
-    with pytest.raises(SystemExit):
-        train_accelerate.parse_args(train_args(tiny_dataset, tmp_path, "--stage", "128to256",
-                                               "--input-from", "weights", "--input-from-share", "0")[1:])
+    assert pairs.share == 0.5 and pairs.steps_per_epoch == len(pairs.images) // 4  # epochs of whole batches
+    # a patch side that only the stage's own factor divides is cut to the chain's, for both halves
+    odd = train_accelerate.parse_args(train_args(tiny_dataset, tmp_path, "--model", "sharp", "--stage", "128to256",
+                                                 "--patch-size", "66", "--input-from", "weights",
+                                                 "--input-from-share", "0.5")[1:])
+    odd_pairs, _, _ = train_accelerate.build_data(odd, stage, accelerator, earlier)
+    assert odd_pairs.batch(0)[1].shape == (4, 3, 64, 64)
+    for refused in (["--input-from", "weights", "--input-from-share", "0"], ["--input-from-share", "0.5"],
+                    ["--model", "photo", "--grid4-weight", "300"]):
+        with pytest.raises(SystemExit):
+            train_accelerate.parse_args(train_args(tiny_dataset, tmp_path, "--stage", "128to256", *refused)[1:])

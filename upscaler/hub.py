@@ -122,7 +122,7 @@ def perceptual_terms(record) -> list:
     if not record:
         return []
     names = {"feature_weight": "VGG16 features", "texture_weight": "texture", "grid_weight": "grid penalty",
-             "gan_weight": "GAN", "ldl_weight": "LDL"}
+             "grid4_weight": "period-4 grid penalty", "gan_weight": "GAN", "ldl_weight": "LDL"}
     # a record from before a term existed has no key for it: it did not use it
     return [name for key, name in names.items() if record.get(key)]
 
