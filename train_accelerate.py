@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 
 from upscaler import data as sr_data
 from upscaler.adversarial import (GRID_WINDOW, TEXTURE_WINDOW, FeatureLoss, UNetDiscriminatorSN, artifact_map,
-                                  discriminator_loss, generator_loss, grid_error, grid_excess)
+                                  GRID_LOSSES, discriminator_loss, generator_loss)
 from upscaler.degradations import NAMED as NAMED_DEGRADATIONS
 from upscaler.conditions import degrade_image
 from upscaler.figures import comparison_grid
@@ -421,11 +421,9 @@ class PerceptualLosses:
                 feature = self.features(sr, hr)
             parts["feature"] = a.feature_weight * feature
         if a.grid_weight:
-            grid_loss = grid_error if a.grid_loss == "error" else grid_excess
-            parts["grid"] = a.grid_weight * grid_loss(sr, hr, a.grid_window)
+            parts["grid"] = a.grid_weight * GRID_LOSSES[a.grid_loss](sr, hr, a.grid_window)
         if a.grid4_weight:
-            grid4_loss = grid_error if a.grid4_loss == "error" else grid_excess
-            parts["grid4"] = a.grid4_weight * grid4_loss(sr, hr, GRID_WINDOW[a.grid4_loss], period=4)
+            parts["grid4"] = a.grid4_weight * GRID_LOSSES[a.grid4_loss](sr, hr, GRID_WINDOW[a.grid4_loss], period=4)
         if a.ldl_weight and ema_sr is not None:
             weight = artifact_map(hr, sr.detach(), ema_sr)
             parts["ldl"] = a.ldl_weight * F.l1_loss(weight * sr, weight * hr)

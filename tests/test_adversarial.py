@@ -110,6 +110,17 @@ def test_grid_excess_charges_a_grid_only_beyond_the_truths():
     assert grid_excess(truth.clamp(0.2, 0.8), truth).item() < 0.01
 
 
+def assert_charged_and_stepped_away(penalty, with_pattern, without, margin):
+    """``penalty`` costs ``with_pattern`` more than ``without`` by ``margin``, and one small
+    step down its gradient lowers the cost (the gradient takes the pattern away)."""
+    with_pattern = with_pattern.clone().requires_grad_(True)
+    cost = penalty(with_pattern)
+    cost.backward()
+    assert cost.item() > penalty(without).item() + margin
+    with torch.no_grad():
+        assert penalty(with_pattern - 0.002 * with_pattern.grad.sign()) < cost
+
+
 def test_grid_error_charges_a_faint_grid_that_grid_excess_lets_pass():
     torch.manual_seed(0)
     truth = torch.rand(2, 3, 128, 128)  # fine detail everywhere: period-2 energy of random phase
@@ -120,12 +131,7 @@ def test_grid_error_charges_a_faint_grid_that_grid_excess_lets_pass():
     # beside the truth's fine detail a faint grid is nearly free for grid_excess ...
     assert grid_excess(soft + faint, truth).item() < 0.0005
     # ... not for grid_error over 128-px tiles, whose gradient takes it away
-    with_grid = (soft + faint).requires_grad_(True)
-    cost = grid_error(with_grid, truth, window=128)
-    cost.backward()
-    assert cost.item() > grid_error(soft, truth, window=128).item() + 0.003
-    with torch.no_grad():
-        assert grid_error(with_grid - 0.002 * with_grid.grad.sign(), truth, window=128) < cost
+    assert_charged_and_stepped_away(lambda r: grid_error(r, truth, window=128), soft + faint, soft, 0.003)
     # a tile larger than the image shrinks to it
     assert grid_error(soft + faint, truth, window=512).item() == grid_error(soft + faint, truth, window=128).item()
 
@@ -142,12 +148,7 @@ def test_grid_error_at_period_4_charges_a_cross_hatch_that_period_2_does_not_see
     hatch = 0.01 * torch.cos((x[:, None] + x[None, :]) * math.pi / 2 + 0.4)  # of any phase
     assert grid_error(truth, truth, period=4).item() == 0
     assert grid_error(soft + hatch, truth, period=2).item() == pytest.approx(grid_error(soft, truth).item(), abs=1e-6)
-    with_hatch = (soft + hatch).requires_grad_(True)
-    cost = grid_error(with_hatch, truth, period=4)
-    cost.backward()
-    assert cost.item() > grid_error(soft, truth, period=4).item() + 0.003
-    with torch.no_grad():
-        assert grid_error(with_hatch - 0.002 * with_hatch.grad.sign(), truth, period=4) < cost
+    assert_charged_and_stepped_away(lambda r: grid_error(r, truth, period=4), soft + hatch, soft, 0.003)
     # grid_excess at period 4: the hatch on a soft result costs, whatever its phase; the
     # truth's own period-4 detail (here: the hatch in the truth) allows it
     for phase in (0.0, 0.4, 1.3):

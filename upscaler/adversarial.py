@@ -231,6 +231,10 @@ def grid_error(result, truth, window: int = GRID_WINDOW["error"], period: int = 
     return sum((c - t).abs() for c, t in zip(components(result, window), wanted)).mean()
 
 
+# The penalties by the name --grid-loss and --grid4-loss give them
+GRID_LOSSES = {"excess": grid_excess, "error": grid_error}
+
+
 def _local_variance(x, ksize: int):
     """The variance of each pixel's ksize x ksize neighbourhood (reflect-padded, unbiased)."""
     pad = ksize // 2
