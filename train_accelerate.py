@@ -48,8 +48,9 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from upscaler import data as sr_data
-from upscaler.adversarial import (GRID_WINDOW, TEXTURE_WINDOW, FeatureLoss, UNetDiscriminatorSN, artifact_map,
-                                  GRID_LOSSES, discriminator_loss, generator_loss)
+from upscaler.adversarial import (GRID_WINDOW, TEXTURE_WINDOW, FeatureLoss, UNetDiscriminatorSN,
+                                  VGGFeatureDiscriminator, artifact_map, GRID_LOSSES, discriminator_loss,
+                                  generator_loss)
 from upscaler.degradations import NAMED as NAMED_DEGRADATIONS
 from upscaler.conditions import degrade_image
 from upscaler.figures import comparison_grid
@@ -170,7 +171,11 @@ def parse_args(argv=None):
                         "signed components per 64-px tile")
     g.add_argument("--gan-weight", type=float, default=0.1, help="the relativistic GAN loss (0 = off)")
     g.add_argument("--ldl-weight", type=float, default=1.0, help="L1 on LDL's artefact map (0 = off)")
-    g.add_argument("--disc-features", type=int, default=32, help="U-Net discriminator width (Real-ESRGAN: 64)")
+    g.add_argument("--disc", choices=["unet", "vgg"], default="unet",
+                   help="unet: Real-ESRGAN's U-Net on pixels (UNetDiscriminatorSN); vgg: small heads on the "
+                        "frozen VGG16 maps of the feature loss (VGGFeatureDiscriminator), which learn sooner")
+    g.add_argument("--disc-features", type=int, default=32,
+                   help="discriminator width: the U-Net's (Real-ESRGAN: 64) or each VGG head's")
     g.add_argument("--disc-learning-rate", type=float, default=4e-4)
 
     g = p.add_argument_group("output")
@@ -400,9 +405,9 @@ class PerceptualLosses:
     def __init__(self, args, accelerator):
         self.args, self.accelerator = args, accelerator
         texture = {"texture_taps": args.texture_taps, "texture_pool": args.texture_pool}
-        self.features = (FeatureLoss(**texture).to(accelerator.device)
-                         if args.feature_weight or args.texture_weight else None)
-        disc = UNetDiscriminatorSN(args.disc_features)
+        needs_vgg = args.feature_weight or args.texture_weight or (args.gan_weight and args.disc == "vgg")
+        self.features = FeatureLoss(**texture).to(accelerator.device) if needs_vgg else None
+        disc = (VGGFeatureDiscriminator if args.disc == "vgg" else UNetDiscriminatorSN)(args.disc_features)
         optimizer = torch.optim.Adam(disc.parameters(), lr=args.disc_learning_rate, betas=(0.9, 0.99))
         self.disc, self.optimizer = accelerator.prepare(disc, optimizer)
         # The generator's step asks the discriminator without training it: the bare module,
@@ -430,16 +435,24 @@ class PerceptualLosses:
         if a.gan_weight:
             self.judge.requires_grad_(False)
             with torch.no_grad():
-                real = self.judge(hr)
-            parts["gan"] = a.gan_weight * generator_loss(real, self.judge(sr))
+                real = self.judge(self.seen(hr))
+            parts["gan"] = a.gan_weight * generator_loss(real, self.judge(self.seen(sr)))
             self.judge.requires_grad_(True)
         self.last = {k: v.detach() for k, v in parts.items()}
         return sum(parts.values())
 
+    def seen(self, images):
+        """What the discriminator judges: the images, or for ``--disc vgg`` their VGG16 maps."""
+        if self.args.disc == "vgg":
+            return self.features.taps(images, max(VGGFeatureDiscriminator.TAPS) + 1)
+        return images
+
     def discriminator_step(self, sr, hr):
         if not self.args.gan_weight:
             return
-        loss = discriminator_loss(self.disc(hr), self.disc(sr.detach()))
+        with torch.no_grad():
+            real, fake = self.seen(hr), self.seen(sr.detach())
+        loss = discriminator_loss(self.disc(real), self.disc(fake))
         self.accelerator.backward(loss)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -449,7 +462,7 @@ class PerceptualLosses:
         a = self.args
         record = {"feature_weight": a.feature_weight, "texture_weight": a.texture_weight, "grid_weight": a.grid_weight,
                   "gan_weight": a.gan_weight, "gan_loss": "relativistic average",
-                  "ldl_weight": a.ldl_weight, "disc_features": a.disc_features,
+                  "ldl_weight": a.ldl_weight, "disc": a.disc, "disc_features": a.disc_features,
                   "disc_learning_rate": a.disc_learning_rate, "feature_layers": "VGG16 ReLU 2,4,7,10,13 (0.1,0.1,1,1,1)"}
         if a.grid4_weight:
             record["grid4_weight"], record["grid4_loss"] = a.grid4_weight, a.grid4_loss

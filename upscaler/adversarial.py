@@ -5,6 +5,8 @@ Real-ESRGAN's recipe, in small (Wang et al., ICCVW 2021; BasicSR's ``RealESRGANM
 * ``UNetDiscriminatorSN``: a U-Net discriminator with spectral norm. It judges every pixel
   (real or made up), so it can point at a soft eye or a fake strand of fur, not only at
   the image as a whole. Real-ESRGAN's has 64 features; ``num_feat`` sets ours.
+* ``VGGFeatureDiscriminator``: the other choice (``--disc vgg``), small heads on frozen
+  VGG16 maps, which learn from the first steps where the U-Net stays at chance.
 * ``FeatureLoss``: L1 between VGG16 feature maps of the result and of the truth. The
   VGG16 weights are the ones LPIPS ships (``upscaler/lpips.py``); LPIPS-AlexNet stays the
   yardstick and is never trained on.
@@ -82,6 +84,34 @@ class UNetDiscriminatorSN(nn.Module):
         return self.conv9(out)
 
 
+
+class VGGFeatureDiscriminator(nn.Module):
+    """A discriminator on the frozen VGG16 maps the feature loss already computes, not on
+    pixels: Projected GAN's idea (Sauer et al., NeurIPS 2021) in small, without its random
+    projections. Pretrained features tell a photo's fine detail from a smooth or made-up one
+    from the first steps; on 2 cores the U-Net on pixels stayed at chance for hundreds of
+    steps (docs/training.md). One small spectrally normalised head per map judges every cell
+    of it: ReLU 4, 7 and 10 of VGG16 (``TAPS``; 128, 256 and 512 channels at strides 2, 4
+    and 8). ``forward`` takes the list of taps (``FeatureLoss.taps``) and returns a list of
+    logit maps (N x 1 x h x w), one per head. The VGG16 itself is not part of this module, so
+    checkpoints hold only the heads."""
+
+    TAPS = (1, 2, 3)
+    CHANNELS = (128, 256, 512)
+
+    def __init__(self, num_feat: int = 32):
+        super().__init__()
+        sn = spectral_norm
+        self.heads = nn.ModuleList(
+            nn.Sequential(sn(nn.Conv2d(c, num_feat, 3, 1, 1)), nn.LeakyReLU(0.2),
+                          sn(nn.Conv2d(num_feat, num_feat, 3, 1, 1)), nn.LeakyReLU(0.2),
+                          nn.Conv2d(num_feat, 1, 1))
+            for c in self.CHANNELS)
+
+    def forward(self, taps):
+        return [head(taps[i]) for head, i in zip(self.heads, self.TAPS)]
+
+
 # The texture term's window, in cells of its first map. The maps it may compare, the first
 # three taps (VGG16 ReLU 2, 4 and 7), are at strides 1, 2 and 4 of the (pooled) image, so
 # their windows are 16, 8 and 4 cells: 32 image pixels with the default 2 x 2 pooling.
@@ -143,7 +173,10 @@ class FeatureLoss(nn.Module):
 
 def discriminator_loss(real_logits, fake_logits):
     """ESRGAN's relativistic average loss for the discriminator: real patches should look
-    more real than the average fake, fakes less real than the average real one."""
+    more real than the average fake, fakes less real than the average real one. Lists of
+    logit maps (``VGGFeatureDiscriminator``'s heads) are compared head by head and averaged."""
+    if isinstance(real_logits, (list, tuple)):
+        return sum(map(discriminator_loss, real_logits, fake_logits)) / len(real_logits)
     bce = F.binary_cross_entropy_with_logits
     real_rel, fake_rel = real_logits - fake_logits.mean(), fake_logits - real_logits.mean()
     return (bce(real_rel, torch.ones_like(real_rel)) + bce(fake_rel, torch.zeros_like(fake_rel))) / 2
