@@ -397,8 +397,9 @@ def gan_on(args) -> bool:
 
 class PerceptualLosses:
     """Real-ESRGAN's recipe in small (``upscaler/adversarial.py``): the pixel loss plus L1 on
-    VGG16 features, the relativistic GAN loss of a U-Net discriminator and LDL's artefact
-    term; the discriminator takes its own step after the generator's. Its network and
+    VGG16 features, the relativistic GAN loss of a discriminator (a U-Net on pixels, or heads
+    on the frozen VGG16 maps: ``--disc``) and LDL's artefact term; the discriminator takes its
+    own step after the generator's. Its network and
     optimizer go through ``accelerator.prepare``, so ``save_state`` checkpoints them and
     resume is exact."""
 

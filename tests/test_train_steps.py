@@ -174,3 +174,29 @@ def test_input_from_share_mixes_the_chains_pairs_with_the_stages_own(tiny_datase
                     ["--model", "photo", "--grid4-weight", "300"]):
         with pytest.raises(SystemExit):
             train_accelerate.parse_args(train_args(tiny_dataset, tmp_path, "--stage", "128to256", *refused)[1:])
+
+
+def test_the_vgg_discriminator_trains_and_checkpoints_only_its_heads(tiny_dataset, tmp_path, monkeypatch):
+    """--disc vgg: the GAN's discriminator judges the frozen VGG16 maps; it takes its steps
+    (its loss shows), the run records it, the model card names it, and its checkpoint holds
+    the heads alone, not a copy of VGG16."""
+    import train_accelerate
+    from safetensors.torch import load_file
+
+    from upscaler import lpips
+    from upscaler.hub import model_card
+
+    if not lpips.available("vgg16"):
+        pytest.skip("the LPIPS VGG16 weights are in ../shared/data/perceptual")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    out = tmp_path / "w"
+    train_accelerate.main(train_args(tiny_dataset, out, "--model", "sharp", "--stage", "64to128", "--max-steps", "2",
+                                     "--patch-size", "32", "--train-batch-size", "2", "--disc", "vgg",
+                                     "--disc-features", "8")[1:])
+    training = json.loads((out / "sharp" / "64to128" / "config.json").read_text())["training"]
+    assert training["perceptual"]["disc"] == "vgg" and training["perceptual"]["gan_weight"] > 0
+    assert "GAN (discriminator on VGG16 features)" in model_card(out)
+    heads = load_file(out / "checkpoints" / "sharp" / "64to128" / "checkpoint-2" / "model_1.safetensors")
+    assert heads and all(k.startswith("heads.") for k in heads)
+    assert sum(v.numel() for v in heads.values()) < 100_000  # VGG16 alone has millions

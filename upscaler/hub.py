@@ -124,7 +124,10 @@ def perceptual_terms(record) -> list:
     names = {"feature_weight": "VGG16 features", "texture_weight": "texture", "grid_weight": "grid penalty",
              "grid4_weight": "period-4 grid penalty", "gan_weight": "GAN", "ldl_weight": "LDL"}
     # a record from before a term existed has no key for it: it did not use it
-    return [name for key, name in names.items() if record.get(key)]
+    terms = [name for key, name in names.items() if record.get(key)]
+    if record.get("gan_weight") and record.get("disc") == "vgg":
+        terms[terms.index("GAN")] = "GAN (discriminator on VGG16 features)"
+    return terms
 
 
 def write_model_card(root) -> Path:

@@ -85,7 +85,8 @@ for model in $MODELS; do
     # weighted 1500: a faint grid in its result passes the tile-wise penalty, and 128to256
     # amplifies it into a visible one of period 4 (experiments/sharp-phase3). Then the 8x
     # stack from the three, on 192 px patches (24 px in: VGG16 at 256 px costs 4x more), as
-    # 64to128. 256to512 stays from phase 1. Phase 3's choice: experiments/sharp-chain.
+    # 64to128. 256to512 stays from phase 1. Phase 3's choices: experiments/sharp-chain and
+    # experiments/sharp-vgg-gan.
     # On the 2-core CPU phase 1's first two ran side by side at THREADS=1; of phase 2, 128to256
     # ran at THREADS=1 beside other runs, 64to128 at THREADS=2; phase 3 at THREADS=1 beside
     # another run, then the stack at THREADS=2; in scratch folders (git worktrees of this
@@ -110,9 +111,17 @@ for model in $MODELS; do
         --init-model sharp --init-weights "$PHASE1" --output-dir "$PHASE2"
     # Phase 3: 128to256 again, now on what the 64to128 above makes of inputs 4x smaller
     # (--input-from), as the demo's 4x chains them, with a penalty on a grid of period 4
-    # (the first stage's lattice, which the second otherwise learns to sharpen into texture)
+    # (the first stage's lattice, which the second otherwise learns to sharpen into texture),
+    # 500 steps with no adversarial term, then 600 more with it back at 0.3 against the
+    # discriminator on VGG16 features (--disc vgg), which learns in tens of steps where the
+    # U-Net on pixels sat at chance (experiments/sharp-vgg-gan)
+    PHASE3=${PHASE3:-$OUT-sharp-phase3}
     $LAUNCH train_accelerate.py $COMMON $P2 --texture-weight 10 --grid-weight 300 --grid4-weight 300 \
-        --stage 128to256 --max-steps 500 --init-model sharp --init-weights "$PHASE2" --input-from "$OUT"
+        --stage 128to256 --max-steps 500 --init-model sharp --init-weights "$PHASE2" --input-from "$OUT" \
+        --output-dir "$PHASE3"
+    $LAUNCH train_accelerate.py $COMMON $P2 --texture-weight 10 --grid-weight 300 --grid4-weight 300 \
+        --stage 128to256 --max-steps 600 --init-model sharp --init-weights "$PHASE3" --input-from "$OUT" \
+        --disc vgg --gan-weight 0.3
     $LAUNCH train_accelerate.py $COMMON $P2 $STRICT --stage 64to512 --max-steps 100 --patch-size 192 \
         --init-weights "$OUT"
     ;;
