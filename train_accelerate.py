@@ -205,6 +205,9 @@ def parse_args(argv=None):
         p.error("--input-from-share must be in (0, 1]")
     if args.input_from_share != 1 and not args.input_from:
         p.error("--input-from-share needs --input-from")
+    if args.disc == "vgg" and not (gan_on(args) and args.gan_weight):
+        p.error("--disc vgg is the adversarial term's discriminator: it needs a --gan-weight above 0"
+                + ("" if gan_on(args) else f", and --gan on ({args.model} trains without it)"))
     if args.grid4_weight and not gan_on(args):
         p.error(f"--grid4-weight is a perceptual term: {args.model} trains without them (add --gan on)")
     if args.input_from and args.stage not in TWO_X_STAGES[1:]:
@@ -248,7 +251,8 @@ def save_checkpoint(accelerator, args, stage, step, ema=None):
         if accelerator.is_main_process:
             if ema is not None:
                 ema.save(tmp / "ema.safetensors")
-            (tmp / "step.json").write_text(json.dumps({"step": step}))
+            # the discriminator's kind too: a checkpoint of one cannot resume the other
+            (tmp / "step.json").write_text(json.dumps({"step": step, **({"disc": args.disc} if gan_on(args) else {})}))
     except OSError as e:
         error = e
     failed = accelerator.reduce(torch.tensor([int(error is not None)], device=accelerator.device), "sum")
@@ -419,7 +423,7 @@ class PerceptualLosses:
     def generator(self, sr, hr, pixel, ema_sr):
         """The generator's loss for results ``sr`` of truths ``hr`` (``pixel``: its pixel loss)."""
         a, parts = self.args, {"pixel": pixel}
-        if self.features is not None:
+        if a.feature_weight or a.texture_weight:  # (the VGG16 may be here for --disc vgg alone)
             if a.texture_weight:
                 feature, texture = self.features(sr, hr, with_texture=True)
                 parts["texture"] = a.texture_weight * texture
@@ -598,7 +602,12 @@ def train_stage(args, accelerator, stage_name):
     stage = get_stage(stage_name)
     log_dir = Path(args.logging_dir or Path(args.output_dir) / "logs") / args.model / stage_name
     resume = find_resume(args, stage_name)
-    start_step = int(json.loads((resume / "step.json").read_text())["step"]) if resume else 0
+    resumed = json.loads((resume / "step.json").read_text()) if resume else {"step": 0}
+    if resume and gan_on(args) and resumed.get("disc", "unet") != args.disc:  # older ones: the U-Net
+        raise SystemExit(f"error: {resume} holds a discriminator of --disc {resumed.get('disc', 'unet')}, and this "
+                         f"run asks for --disc {args.disc}. Resume with the same --disc, or start afresh: "
+                         f"another --output-dir, or no --resume-from-checkpoint.")
+    start_step = int(resumed["step"])
     if accelerator.is_main_process:
         log_dir.mkdir(parents=True, exist_ok=True)
         trim_curve(log_dir / "metrics.jsonl", start_step)

@@ -200,3 +200,11 @@ def test_the_vgg_discriminator_trains_and_checkpoints_only_its_heads(tiny_datase
     heads = load_file(out / "checkpoints" / "sharp" / "64to128" / "checkpoint-2" / "model_1.safetensors")
     assert heads and all(k.startswith("heads.") for k in heads)
     assert sum(v.numel() for v in heads.values()) < 100_000  # VGG16 alone has millions
+    # a checkpoint of one discriminator cannot resume the other: refused, saying which
+    with pytest.raises(SystemExit, match="--disc vgg.*--disc unet"):
+        train_accelerate.main(train_args(tiny_dataset, out, "--model", "sharp", "--stage", "64to128",
+                                         "--max-steps", "3", "--patch-size", "32", "--train-batch-size", "2",
+                                         "--resume-from-checkpoint", "latest")[1:])
+    with pytest.raises(SystemExit):  # and where no adversarial term would use it
+        train_accelerate.parse_args(train_args(tiny_dataset, out, "--model", "sharp", "--disc", "vgg",
+                                               "--gan-weight", "0")[1:])
