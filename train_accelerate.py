@@ -418,17 +418,28 @@ class PerceptualLosses:
         # The generator's step asks the discriminator without training it: the bare module,
         # so that DDP does not wait for gradients that never come.
         self.judge = accelerator.unwrap_model(self.disc)
+        self.disc_depth = max(VGGFeatureDiscriminator.TAPS) + 1  # the VGG16 maps --disc vgg reads
+        self.disc_maps = None  # for --disc vgg: (the results' maps, detached; the truths'), per batch
         self.last = {}
 
     def generator(self, sr, hr, pixel, ema_sr):
         """The generator's loss for results ``sr`` of truths ``hr`` (``pixel``: its pixel loss)."""
         a, parts = self.args, {"pixel": pixel}
+        maps = None
+        if a.disc == "vgg" and a.gan_weight:
+            # One VGG16 pass of each serves the feature loss, the generator's adversarial term
+            # and (detached) the discriminator's step: the same maps, computed once.
+            depth = max(self.features.depth if a.feature_weight or a.texture_weight else 0, self.disc_depth)
+            with torch.no_grad():
+                hr_maps = self.features.taps(hr, depth)
+            maps = (self.features.taps(sr, depth), hr_maps)
+            self.disc_maps = ([m.detach() for m in maps[0]], hr_maps)
         if a.feature_weight or a.texture_weight:  # (the VGG16 may be here for --disc vgg alone)
             if a.texture_weight:
-                feature, texture = self.features(sr, hr, with_texture=True)
+                feature, texture = self.features(sr, hr, with_texture=True, maps=maps)
                 parts["texture"] = a.texture_weight * texture
             else:
-                feature = self.features(sr, hr)
+                feature = self.features(sr, hr, maps=maps)
             parts["feature"] = a.feature_weight * feature
         if a.grid_weight:
             parts["grid"] = a.grid_weight * GRID_LOSSES[a.grid_loss](sr, hr, a.grid_window)
@@ -439,24 +450,20 @@ class PerceptualLosses:
             parts["ldl"] = a.ldl_weight * F.l1_loss(weight * sr, weight * hr)
         if a.gan_weight:
             self.judge.requires_grad_(False)
+            real_seen, fake_seen = (maps[1], maps[0]) if maps else (hr, sr)
             with torch.no_grad():
-                real = self.judge(self.seen(hr))
-            parts["gan"] = a.gan_weight * generator_loss(real, self.judge(self.seen(sr)))
+                real = self.judge(real_seen)
+            parts["gan"] = a.gan_weight * generator_loss(real, self.judge(fake_seen))
             self.judge.requires_grad_(True)
         self.last = {k: v.detach() for k, v in parts.items()}
         return sum(parts.values())
 
-    def seen(self, images):
-        """What the discriminator judges: the images, or for ``--disc vgg`` their VGG16 maps."""
-        if self.args.disc == "vgg":
-            return self.features.taps(images, max(VGGFeatureDiscriminator.TAPS) + 1)
-        return images
-
     def discriminator_step(self, sr, hr):
+        """After ``generator`` on the same batch. It judges the images, or for ``--disc vgg``
+        their VGG16 maps, which the generator's step computed."""
         if not self.args.gan_weight:
             return
-        with torch.no_grad():
-            real, fake = self.seen(hr), self.seen(sr.detach())
+        fake, real = self.disc_maps if self.args.disc == "vgg" else (sr.detach(), hr)
         loss = discriminator_loss(self.disc(real), self.disc(fake))
         self.accelerator.backward(loss)
         self.optimizer.step()

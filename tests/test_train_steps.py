@@ -1,5 +1,6 @@
 """The training script in process and its pieces, fast enough for the daily subset: two real
 steps end to end, per-stage initial weights, and micro-batches that add up to the step."""
+import copy
 import json
 
 import pytest
@@ -208,3 +209,41 @@ def test_the_vgg_discriminator_trains_and_checkpoints_only_its_heads(tiny_datase
     with pytest.raises(SystemExit):  # and where no adversarial term would use it
         train_accelerate.parse_args(train_args(tiny_dataset, out, "--model", "sharp", "--disc", "vgg",
                                                "--gan-weight", "0")[1:])
+
+
+def test_the_vgg_discriminator_reuses_the_feature_loss_maps_for_the_same_losses(tiny_dataset, tmp_path):
+    """With --disc vgg one VGG16 pass of the results and one of the truths serve the feature
+    loss, the generator's adversarial term and the discriminator's step: each equals what
+    its own passes give."""
+    import train_accelerate
+    from accelerate import Accelerator
+
+    from upscaler import lpips
+    from upscaler.adversarial import discriminator_loss, generator_loss
+
+    if not lpips.available("vgg16"):
+        pytest.skip("the LPIPS VGG16 weights are in ../shared/data/perceptual")
+    args = train_accelerate.parse_args(train_args(tiny_dataset, tmp_path, "--model", "sharp", "--disc", "vgg",
+                                                  "--gan-weight", "0.3", "--ldl-weight", "0",
+                                                  "--disc-features", "8")[1:])
+    torch.manual_seed(0)
+    gan = train_accelerate.PerceptualLosses(args, Accelerator(cpu=True))
+    hr = torch.rand(2, 3, 32, 32)
+    sr = (hr + 0.05 * torch.randn_like(hr)).clamp(0, 1).requires_grad_(True)
+    see = lambda x: gan.features.taps(x, gan.disc_depth)  # noqa: E731
+    # spectral norm takes a power-iteration step at every call: each side starts from one state
+    start = copy.deepcopy(gan.judge.state_dict())
+    gan.generator(sr, hr, torch.tensor(0.0), None)
+    with torch.no_grad():
+        assert gan.last["feature"].item() == pytest.approx(args.feature_weight * gan.features(sr, hr).item())
+        after_generator = copy.deepcopy(gan.judge.state_dict())
+        gan.judge.load_state_dict(start)
+        real = gan.judge(see(hr))
+        expected = generator_loss(real, gan.judge(see(sr)))
+        assert gan.last["gan"].item() == pytest.approx(args.gan_weight * expected.item(), rel=1e-5)
+        gan.judge.load_state_dict(after_generator)
+        expected_disc = discriminator_loss(gan.judge(see(hr)), gan.judge(see(sr)))
+        gan.judge.load_state_dict(after_generator)
+    gan.discriminator_step(sr, hr)
+    assert gan.last["disc"].item() == pytest.approx(expected_disc.item(), rel=1e-5)
+    assert sr.grad is None  # the discriminator's step reaches no result

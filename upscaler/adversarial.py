@@ -154,10 +154,15 @@ class FeatureLoss(nn.Module):
     def taps(self, x, depth=None):
         return self.vgg.taps(x * 2 - 1, depth or self.depth)
 
-    def forward(self, result, truth, with_texture: bool = False):
-        with torch.no_grad():
-            truth_taps = self.taps(truth)
-        taps = self.taps(result)
+    def forward(self, result, truth, with_texture: bool = False, maps=None):
+        """``maps``: (result's taps, truth's taps) from ``taps`` at ``depth`` or deeper, when
+        the caller has them already (the VGG discriminator judges the same maps)."""
+        if maps is None:
+            with torch.no_grad():
+                truth_taps = self.taps(truth)
+            taps = self.taps(result)
+        else:
+            taps, truth_taps = maps
         feature = sum(w * F.l1_loss(a, b) for w, a, b in zip(self.layer_weights, taps, truth_taps) if w)
         if not with_texture:
             return feature
