@@ -410,7 +410,8 @@ class PerceptualLosses:
     def __init__(self, args, accelerator):
         self.args, self.accelerator = args, accelerator
         texture = {"texture_taps": args.texture_taps, "texture_pool": args.texture_pool}
-        needs_vgg = args.feature_weight or args.texture_weight or (args.gan_weight and args.disc == "vgg")
+        # (parse_args lets --disc vgg through only with a GAN weight)
+        needs_vgg = args.feature_weight or args.texture_weight or args.disc == "vgg"
         self.features = FeatureLoss(**texture).to(accelerator.device) if needs_vgg else None
         disc = (VGGFeatureDiscriminator if args.disc == "vgg" else UNetDiscriminatorSN)(args.disc_features)
         optimizer = torch.optim.Adam(disc.parameters(), lr=args.disc_learning_rate, betas=(0.9, 0.99))
@@ -418,7 +419,6 @@ class PerceptualLosses:
         # The generator's step asks the discriminator without training it: the bare module,
         # so that DDP does not wait for gradients that never come.
         self.judge = accelerator.unwrap_model(self.disc)
-        self.disc_depth = max(VGGFeatureDiscriminator.TAPS) + 1  # the VGG16 maps --disc vgg reads
         self.disc_maps = None  # for --disc vgg: (the results' maps, detached; the truths'), per batch
         self.last = {}
 
@@ -426,10 +426,11 @@ class PerceptualLosses:
         """The generator's loss for results ``sr`` of truths ``hr`` (``pixel``: its pixel loss)."""
         a, parts = self.args, {"pixel": pixel}
         maps = None
-        if a.disc == "vgg" and a.gan_weight:
+        if a.disc == "vgg":
             # One VGG16 pass of each serves the feature loss, the generator's adversarial term
             # and (detached) the discriminator's step: the same maps, computed once.
-            depth = max(self.features.depth if a.feature_weight or a.texture_weight else 0, self.disc_depth)
+            feature_depth = self.features.depth if a.feature_weight or a.texture_weight else 0
+            depth = max(feature_depth, VGGFeatureDiscriminator.DEPTH)
             with torch.no_grad():
                 hr_maps = self.features.taps(hr, depth)
             maps = (self.features.taps(sr, depth), hr_maps)

@@ -48,7 +48,7 @@ def test_the_vgg_discriminator_tells_blurred_detail_from_sharp_within_a_few_step
     torch.manual_seed(0)
     vgg, disc = FeatureLoss(), VGGFeatureDiscriminator(num_feat=8)
     assert all(k.startswith("heads.") for k in disc.state_dict())
-    see = lambda x: vgg.taps(x, max(disc.TAPS) + 1)  # noqa: E731
+    see = lambda x: vgg.taps(x, disc.DEPTH)  # noqa: E731
     sharp = torch.rand(4, 3, 32, 32)
     blurred = torch.nn.functional.avg_pool2d(sharp, 3, 1, 1, count_include_pad=False)
     logits = disc(see(sharp))

@@ -219,7 +219,7 @@ def test_the_vgg_discriminator_reuses_the_feature_loss_maps_for_the_same_losses(
     from accelerate import Accelerator
 
     from upscaler import lpips
-    from upscaler.adversarial import discriminator_loss, generator_loss
+    from upscaler.adversarial import VGGFeatureDiscriminator, discriminator_loss, generator_loss
 
     if not lpips.available("vgg16"):
         pytest.skip("the LPIPS VGG16 weights are in ../shared/data/perceptual")
@@ -230,7 +230,7 @@ def test_the_vgg_discriminator_reuses_the_feature_loss_maps_for_the_same_losses(
     gan = train_accelerate.PerceptualLosses(args, Accelerator(cpu=True))
     hr = torch.rand(2, 3, 32, 32)
     sr = (hr + 0.05 * torch.randn_like(hr)).clamp(0, 1).requires_grad_(True)
-    see = lambda x: gan.features.taps(x, gan.disc_depth)  # noqa: E731
+    see = lambda x: gan.features.taps(x, VGGFeatureDiscriminator.DEPTH)  # noqa: E731
     # spectral norm takes a power-iteration step at every call: each side starts from one state
     start = copy.deepcopy(gan.judge.state_dict())
     gan.generator(sr, hr, torch.tensor(0.0), None)

@@ -91,12 +91,13 @@ class VGGFeatureDiscriminator(nn.Module):
     projections. Pretrained features tell a photo's fine detail from a smooth or made-up one
     from the first steps; on 2 cores the U-Net on pixels stayed at chance for hundreds of
     steps (docs/training.md). One small head per map (two spectrally normalised 3 x 3 convs,
-    then a 1 x 1 to logits) judges every cell of it: ReLU 4, 7 and 10 of VGG16 (``TAPS``; 128, 256 and 512 channels at strides 2, 4
-    and 8). ``forward`` takes the list of taps (``FeatureLoss.taps``) and returns a list of
+    then a 1 x 1 to logits) judges every cell of it: ReLU 4, 7 and 10 of VGG16 (``TAPS``;
+    128, 256 and 512 channels at strides 2, 4 and 8). ``forward`` takes the list of taps (``FeatureLoss.taps``) and returns a list of
     logit maps (N x 1 x h x w), one per head. The VGG16 itself is not part of this module, so
     checkpoints hold only the heads."""
 
     TAPS = (1, 2, 3)
+    DEPTH = max(TAPS) + 1  # how many VGG16 maps it needs (``FeatureLoss.taps``' depth)
     CHANNELS = (128, 256, 512)
 
     def __init__(self, num_feat: int = 32):
