@@ -176,6 +176,9 @@ def parse_args(argv=None):
                         "frozen VGG16 maps of the feature loss (VGGFeatureDiscriminator), which learn sooner")
     g.add_argument("--disc-features", type=int, default=32,
                    help="discriminator width: the U-Net's (Real-ESRGAN: 64) or each VGG head's")
+    g.add_argument("--disc-taps", default=",".join(map(str, VGGFeatureDiscriminator.DEFAULT_TAPS)),
+                   help="--disc vgg: the VGG16 maps its heads judge, as indices of ReLU 2,4,7,10,13 (0-4); "
+                        "0 adds a head at the image's own resolution")
     g.add_argument("--disc-learning-rate", type=float, default=4e-4)
 
     g = p.add_argument_group("output")
@@ -208,6 +211,13 @@ def parse_args(argv=None):
     if args.disc == "vgg" and not (gan_on(args) and args.gan_weight):
         p.error("--disc vgg is the adversarial term's discriminator: it needs a --gan-weight above 0"
                 + ("" if gan_on(args) else f", and --gan on ({args.model} trains without it)"))
+    try:
+        args.disc_taps = tuple(sorted({int(t) for t in args.disc_taps.split(",")}))
+        VGGFeatureDiscriminator(1, args.disc_taps)
+    except ValueError:
+        p.error(f"--disc-taps: indices of VGG16 maps, 0 to 4, separated by commas (got {args.disc_taps!r})")
+    if args.disc != "vgg" and args.disc_taps != VGGFeatureDiscriminator.DEFAULT_TAPS:
+        p.error("--disc-taps picks the VGG16 maps of --disc vgg")
     if args.grid4_weight and not gan_on(args):
         p.error(f"--grid4-weight is a perceptual term: {args.model} trains without them (add --gan on)")
     if args.input_from and args.stage not in TWO_X_STAGES[1:]:
@@ -252,7 +262,7 @@ def save_checkpoint(accelerator, args, stage, step, ema=None):
             if ema is not None:
                 ema.save(tmp / "ema.safetensors")
             # the discriminator's kind too: a checkpoint of one cannot resume the other
-            (tmp / "step.json").write_text(json.dumps({"step": step, **({"disc": args.disc} if gan_on(args) else {})}))
+            (tmp / "step.json").write_text(json.dumps({"step": step, **(disc_kind(args) if gan_on(args) else {})}))
     except OSError as e:
         error = e
     failed = accelerator.reduce(torch.tensor([int(error is not None)], device=accelerator.device), "sum")
@@ -399,6 +409,20 @@ def gan_on(args) -> bool:
     return args.gan == "on" if args.gan else get_family(args.model).adversarial
 
 
+def disc_kind(source) -> dict:
+    """Which discriminator a run (its args) or a checkpoint (its step.json) has: a checkpoint
+    of one cannot resume another. Checkpoints that name none hold the U-Net; --disc vgg ones
+    that name no taps, the default taps."""
+    get = source.get if isinstance(source, dict) else lambda key, default: getattr(source, key, default)
+    if get("disc", "unet") != "vgg":
+        return {"disc": get("disc", "unet")}
+    return {"disc": "vgg", "disc_taps": list(get("disc_taps", None) or VGGFeatureDiscriminator.DEFAULT_TAPS)}
+
+
+def describe_disc(kind: dict) -> str:
+    return f"--disc {kind['disc']}" + (f" --disc-taps {','.join(map(str, kind['disc_taps']))}" if "disc_taps" in kind else "")
+
+
 class PerceptualLosses:
     """Real-ESRGAN's recipe in small (``upscaler/adversarial.py``): the pixel loss plus L1 on
     VGG16 features, the relativistic GAN loss of a discriminator (a U-Net on pixels, or heads
@@ -413,7 +437,8 @@ class PerceptualLosses:
         # (parse_args lets --disc vgg through only with a GAN weight)
         needs_vgg = args.feature_weight or args.texture_weight or args.disc == "vgg"
         self.features = FeatureLoss(**texture).to(accelerator.device) if needs_vgg else None
-        disc = (VGGFeatureDiscriminator if args.disc == "vgg" else UNetDiscriminatorSN)(args.disc_features)
+        disc = (VGGFeatureDiscriminator(args.disc_features, args.disc_taps) if args.disc == "vgg"
+                else UNetDiscriminatorSN(args.disc_features))
         optimizer = torch.optim.Adam(disc.parameters(), lr=args.disc_learning_rate, betas=(0.9, 0.99))
         self.disc, self.optimizer = accelerator.prepare(disc, optimizer)
         # The generator's step asks the discriminator without training it: the bare module,
@@ -430,7 +455,7 @@ class PerceptualLosses:
             # One VGG16 pass of each serves the feature loss, the generator's adversarial term
             # and (detached) the discriminator's step: the same maps, computed once.
             feature_depth = self.features.depth if a.feature_weight or a.texture_weight else 0
-            depth = max(feature_depth, VGGFeatureDiscriminator.DEPTH)
+            depth = max(feature_depth, self.judge.depth)
             with torch.no_grad():
                 hr_maps = self.features.taps(hr, depth)
             maps = (self.features.taps(sr, depth), hr_maps)
@@ -476,6 +501,8 @@ class PerceptualLosses:
         record = {"feature_weight": a.feature_weight, "texture_weight": a.texture_weight, "grid_weight": a.grid_weight,
                   "gan_weight": a.gan_weight, "gan_loss": "relativistic average",
                   "ldl_weight": a.ldl_weight, "disc": a.disc, "disc_features": a.disc_features,
+                  **({"disc_taps": "VGG16 ReLU " + ",".join(str((2, 4, 7, 10, 13)[t]) for t in a.disc_taps)}
+                     if a.disc == "vgg" else {}),
                   "disc_learning_rate": a.disc_learning_rate, "feature_layers": "VGG16 ReLU 2,4,7,10,13 (0.1,0.1,1,1,1)"}
         if a.grid4_weight:
             record["grid4_weight"], record["grid4_loss"] = a.grid4_weight, a.grid4_loss
@@ -611,10 +638,11 @@ def train_stage(args, accelerator, stage_name):
     log_dir = Path(args.logging_dir or Path(args.output_dir) / "logs") / args.model / stage_name
     resume = find_resume(args, stage_name)
     resumed = json.loads((resume / "step.json").read_text()) if resume else {"step": 0}
-    if resume and gan_on(args) and resumed.get("disc", "unet") != args.disc:  # older ones: the U-Net
-        raise SystemExit(f"error: {resume} holds a discriminator of --disc {resumed.get('disc', 'unet')}, and this "
-                         f"run asks for --disc {args.disc}. Resume with the same --disc, or start afresh: "
-                         f"another --output-dir, or no --resume-from-checkpoint.")
+    if resume and gan_on(args) and disc_kind(resumed) != disc_kind(args):
+        held, asked = describe_disc(disc_kind(resumed)), describe_disc(disc_kind(args))
+        raise SystemExit(f"error: {resume} holds a discriminator of {held}, and this run asks for {asked}. "
+                         f"Resume with the same one, or start afresh: another --output-dir, or no "
+                         f"--resume-from-checkpoint.")
     start_step = int(resumed["step"])
     if accelerator.is_main_process:
         log_dir.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,7 @@ def test_the_vgg_discriminator_tells_blurred_detail_from_sharp_within_a_few_step
     torch.manual_seed(0)
     vgg, disc = FeatureLoss(), VGGFeatureDiscriminator(num_feat=8)
     assert all(k.startswith("heads.") for k in disc.state_dict())
-    see = lambda x: vgg.taps(x, disc.DEPTH)  # noqa: E731
+    see = lambda x: vgg.taps(x, disc.depth)  # noqa: E731
     sharp = torch.rand(4, 3, 32, 32)
     blurred = torch.nn.functional.avg_pool2d(sharp, 3, 1, 1, count_include_pad=False)
     logits = disc(see(sharp))
@@ -63,6 +63,11 @@ def test_the_vgg_discriminator_tells_blurred_detail_from_sharp_within_a_few_step
         loss.backward()
         optimizer.step()
     assert first > 0.5 and loss.item() < 0.2
+    # tap 0 adds a head at the image's own resolution
+    full = VGGFeatureDiscriminator(num_feat=8, taps=(0, 1))
+    assert [tuple(t.shape) for t in full(vgg.taps(sharp, full.depth))] == [(4, 1, 32, 32), (4, 1, 16, 16)]
+    with pytest.raises(ValueError):
+        VGGFeatureDiscriminator(taps=(5,))
     # the generator's loss reaches the image through the frozen VGG16
     result = blurred.clone().requires_grad_(True)
     generator_loss(disc(real), disc(see(result))).backward()

@@ -194,18 +194,26 @@ def test_the_vgg_discriminator_trains_and_checkpoints_only_its_heads(tiny_datase
     out = tmp_path / "w"
     train_accelerate.main(train_args(tiny_dataset, out, "--model", "sharp", "--stage", "64to128", "--max-steps", "2",
                                      "--patch-size", "32", "--train-batch-size", "2", "--disc", "vgg",
-                                     "--disc-features", "8")[1:])
+                                     "--disc-features", "8", "--disc-taps", "0,2")[1:])
     training = json.loads((out / "sharp" / "64to128" / "config.json").read_text())["training"]
     assert training["perceptual"]["disc"] == "vgg" and training["perceptual"]["gan_weight"] > 0
+    assert training["perceptual"]["disc_taps"] == "VGG16 ReLU 2,7"
     assert "GAN (discriminator on VGG16 features)" in model_card(out)
     heads = load_file(out / "checkpoints" / "sharp" / "64to128" / "checkpoint-2" / "model_1.safetensors")
     assert heads and all(k.startswith("heads.") for k in heads)
     assert sum(v.numel() for v in heads.values()) < 100_000  # VGG16 alone has millions
-    # a checkpoint of one discriminator cannot resume the other: refused, saying which
-    with pytest.raises(SystemExit, match="--disc vgg.*--disc unet"):
-        train_accelerate.main(train_args(tiny_dataset, out, "--model", "sharp", "--stage", "64to128",
-                                         "--max-steps", "3", "--patch-size", "32", "--train-batch-size", "2",
-                                         "--resume-from-checkpoint", "latest")[1:])
+    # one head per tap asked for: ReLU 2 (64 channels) and ReLU 7 (256)
+    assert sorted(v.shape[1] for k, v in heads.items() if k.endswith(".0.weight_orig")) == [64, 256]
+    # a checkpoint of one discriminator cannot resume another: refused, saying which
+    resume = ["--model", "sharp", "--stage", "64to128", "--max-steps", "3", "--patch-size", "32",
+              "--train-batch-size", "2", "--resume-from-checkpoint", "latest"]
+    with pytest.raises(SystemExit, match="--disc vgg --disc-taps 0,2.*--disc unet"):
+        train_accelerate.main(train_args(tiny_dataset, out, *resume)[1:])
+    with pytest.raises(SystemExit, match="--disc-taps 0,2.*--disc-taps 1,2,3"):
+        train_accelerate.main(train_args(tiny_dataset, out, *resume, "--disc", "vgg", "--disc-features", "8")[1:])
+    for bad in (["--disc-taps", "0,5"], ["--disc-taps", "relu2"], ["--disc-taps", "0"]):  # the last: no --disc vgg
+        with pytest.raises(SystemExit):
+            train_accelerate.parse_args(train_args(tiny_dataset, out, "--model", "sharp", *bad)[1:])
     with pytest.raises(SystemExit):  # and where no adversarial term would use it
         train_accelerate.parse_args(train_args(tiny_dataset, out, "--model", "sharp", "--disc", "vgg",
                                                "--gan-weight", "0")[1:])
@@ -230,7 +238,7 @@ def test_the_vgg_discriminator_reuses_the_feature_loss_maps_for_the_same_losses(
     gan = train_accelerate.PerceptualLosses(args, Accelerator(cpu=True))
     hr = torch.rand(2, 3, 32, 32)
     sr = (hr + 0.05 * torch.randn_like(hr)).clamp(0, 1).requires_grad_(True)
-    see = lambda x: gan.features.taps(x, VGGFeatureDiscriminator.DEPTH)  # noqa: E731
+    see = lambda x: gan.features.taps(x, gan.judge.depth)  # noqa: E731
     # spectral norm takes a power-iteration step at every call: each side starts from one state
     start = copy.deepcopy(gan.judge.state_dict())
     gan.generator(sr, hr, torch.tensor(0.0), None)

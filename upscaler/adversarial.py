@@ -91,26 +91,32 @@ class VGGFeatureDiscriminator(nn.Module):
     projections. Pretrained features tell a photo's fine detail from a smooth or made-up one
     from the first steps; on 2 cores the U-Net on pixels stayed at chance for hundreds of
     steps (docs/training.md). One small head per map (two spectrally normalised 3 x 3 convs,
-    then a 1 x 1 to logits) judges every cell of it: ReLU 4, 7 and 10 of VGG16 (``TAPS``;
-    128, 256 and 512 channels at strides 2, 4 and 8). ``forward`` takes the list of taps (``FeatureLoss.taps``) and returns a list of
-    logit maps (N x 1 x h x w), one per head. The VGG16 itself is not part of this module, so
-    checkpoints hold only the heads."""
+    then a 1 x 1 to logits) judges every cell of it. ``taps`` picks the maps, as indices into
+    ``FeatureLoss.taps`` (VGG16 ReLU 2, 4, 7, 10 and 13: 64, 128, 256, 512 and 512 channels
+    at strides 1, 2, 4, 8 and 16). The default, ReLU 4, 7 and 10, never sees the image at its
+    own resolution; tap 0 (ReLU 2, stride 1) adds a head that judges detail a pixel wide.
+    ``forward`` takes the list of taps and returns a list of logit maps (N x 1 x h x w), one
+    per head. The VGG16 itself is not part of this module, so checkpoints hold only the
+    heads."""
 
-    TAPS = (1, 2, 3)
-    DEPTH = max(TAPS) + 1  # how many VGG16 maps it needs (``FeatureLoss.taps``' depth)
-    CHANNELS = (128, 256, 512)
+    DEFAULT_TAPS = (1, 2, 3)
+    CHANNELS = (64, 128, 256, 512, 512)  # of each of FeatureLoss.taps' maps
 
-    def __init__(self, num_feat: int = 32):
+    def __init__(self, num_feat: int = 32, taps=DEFAULT_TAPS):
         super().__init__()
+        if not taps or not set(taps) <= set(range(len(self.CHANNELS))):
+            raise ValueError(f"taps must be indices of VGG16 maps, 0 to {len(self.CHANNELS) - 1}: {taps}")
+        self.taps = tuple(sorted(set(taps)))
+        self.depth = max(self.taps) + 1  # how many VGG16 maps it needs (``FeatureLoss.taps``' depth)
         sn = spectral_norm
         self.heads = nn.ModuleList(
-            nn.Sequential(sn(nn.Conv2d(c, num_feat, 3, 1, 1)), nn.LeakyReLU(0.2),
+            nn.Sequential(sn(nn.Conv2d(self.CHANNELS[t], num_feat, 3, 1, 1)), nn.LeakyReLU(0.2),
                           sn(nn.Conv2d(num_feat, num_feat, 3, 1, 1)), nn.LeakyReLU(0.2),
                           nn.Conv2d(num_feat, 1, 1))
-            for c in self.CHANNELS)
+            for t in self.taps)
 
     def forward(self, taps):
-        return [head(taps[i]) for head, i in zip(self.heads, self.TAPS)]
+        return [head(taps[i]) for head, i in zip(self.heads, self.taps)]
 
 
 # The texture term's window, in cells of its first map. The maps it may compare, the first
