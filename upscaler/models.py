@@ -358,7 +358,8 @@ PHOTO_MODEL = register(Family(
 register(Family(
     "sharp", ResidualUpsampler, ResidualUpsampler8x, "sharp (perceptual)",
     "The photo model fine-tuned on degraded photos at every content scale for how people judge "
-    "detail: as a GAN (Real-ESRGAN's recipe in small), then with a texture loss. Closer to the "
+    "detail: as a GAN (Real-ESRGAN's recipe in small), then with a texture loss, then as a GAN "
+    "again against a discriminator on VGG16 features. Closer to the "
     "real photo as people judge it (LPIPS), less painted than photo; some of its texture is "
     "made up.",
     degradations="photo", blend_base="photo", content_scale="all", adversarial=True,

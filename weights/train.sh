@@ -73,8 +73,9 @@ for model in $MODELS; do
     # L1 + VGG16 feature L1 + 0.1 x relativistic GAN of a 32-feature U-Net SN discriminator
     # (lr 4e-4) + LDL, EMA shipped by validation LPIPS. 64to128 starts from photo's 64to128
     # retrained with --content-scale all (experiments/content-scale-all), the others from
-    # photo's (run after photo). 64to128 and 128to256 write into a folder of their own, so
-    # that phase 2's --resume-from-checkpoint does not find their checkpoints.
+    # photo's (run after photo). Each phase of 64to128 and 128to256 but the last writes into
+    # a folder of its own, so that the next one's --resume-from-checkpoint does not find
+    # its checkpoints.
     # Phase 2: the two first 2x stages continue from phase 1 with EnhanceNet's texture term at
     # full resolution (--texture-pool 1), a grid penalty and no adversarial term
     # (--gan-weight 0): on 2 cores the discriminator stayed near chance for hundreds of steps,
@@ -85,12 +86,13 @@ for model in $MODELS; do
     # weighted 1500: a faint grid in its result passes the tile-wise penalty, and 128to256
     # amplifies it into a visible one of period 4 (experiments/sharp-phase3). Then the 8x
     # stack from the three, on 192 px patches (24 px in: VGG16 at 256 px costs 4x more), as
-    # 64to128. 256to512 stays from phase 1. Phase 3's choices: experiments/sharp-chain and
-    # experiments/sharp-vgg-gan.
+    # 64to128. 256to512 stays from phase 1. Phase 3's and 4's choices: experiments/sharp-chain,
+    # experiments/sharp-vgg-gan and experiments/sharp-full-res-disc.
     # On the 2-core CPU phase 1's first two ran side by side at THREADS=1; of phase 2, 128to256
     # ran at THREADS=1 beside other runs, 64to128 at THREADS=2; phase 3 at THREADS=1 beside
-    # another run, then the stack at THREADS=2; in scratch folders (git worktrees of this
-    # repo) from copies of the weights they name, and copied here.
+    # another run; phase 4's first two side by side at THREADS=1, its last and the stack at
+    # THREADS=2; in scratch folders (git worktrees of this repo) from copies of the weights
+    # they name, and copied here.
     INIT=${INIT:-$OUT}
     PHASE1=${PHASE1:-$OUT-sharp-phase1}
     SHARP="--model sharp --train-batch-size 8 --learning-rate 1e-4 --checkpointing-steps 100"
@@ -104,9 +106,9 @@ for model in $MODELS; do
         --init-model photo --init-weights "$INIT"
     P2="$SHARP --validation-steps 100 --gan-weight 0 --texture-pool 1"
     STRICT="--texture-weight 3 --grid-loss error --grid-weight 1500"
-    $LAUNCH train_accelerate.py $COMMON $P2 $STRICT --stage 64to128 --max-steps 300 \
-        --init-model sharp --init-weights "$PHASE1"
     PHASE2=${PHASE2:-$OUT-sharp-phase2}
+    $LAUNCH train_accelerate.py $COMMON $P2 $STRICT --stage 64to128 --max-steps 300 \
+        --init-model sharp --init-weights "$PHASE1" --output-dir "$PHASE2"
     $LAUNCH train_accelerate.py $COMMON $P2 --texture-weight 10 --grid-weight 300 --stage 128to256 --max-steps 400 \
         --init-model sharp --init-weights "$PHASE1" --output-dir "$PHASE2"
     # Phase 3: 128to256 again, now on what the 64to128 above makes of inputs 4x smaller
@@ -116,12 +118,23 @@ for model in $MODELS; do
     # discriminator on VGG16 features (--disc vgg), which learns in tens of steps where the
     # U-Net on pixels sat at chance (experiments/sharp-vgg-gan)
     PHASE3=${PHASE3:-$OUT-sharp-phase3}
-    $LAUNCH train_accelerate.py $COMMON $P2 --texture-weight 10 --grid-weight 300 --grid4-weight 300 \
-        --stage 128to256 --max-steps 500 --init-model sharp --init-weights "$PHASE2" --input-from "$OUT" \
-        --output-dir "$PHASE3"
-    $LAUNCH train_accelerate.py $COMMON $P2 --texture-weight 10 --grid-weight 300 --grid4-weight 300 \
-        --stage 128to256 --max-steps 600 --init-model sharp --init-weights "$PHASE3" --input-from "$OUT" \
-        --disc vgg --gan-weight 0.3
+    PHASE3B=${PHASE3B:-$OUT-sharp-phase3b}
+    CHAIN="$P2 --texture-weight 10 --grid-weight 300 --grid4-weight 300 --stage 128to256"
+    $LAUNCH train_accelerate.py $COMMON $CHAIN --max-steps 500 --init-model sharp --init-weights "$PHASE2" \
+        --input-from "$PHASE2" --output-dir "$PHASE3"
+    $LAUNCH train_accelerate.py $COMMON $CHAIN --max-steps 600 --init-model sharp --init-weights "$PHASE3" \
+        --input-from "$PHASE2" --disc vgg --gan-weight 0.3 --output-dir "$PHASE3B"
+    # Phase 4: the discriminator gets a head at the image's own resolution (--disc-taps 0,...,
+    # VGG16 ReLU 2), and 64to128 gets the adversarial term too, which cut its x2 LPIPS by a
+    # quarter; then 128to256 once more on the new 64to128's results (experiments/sharp-full-res-disc).
+    PHASE4=${PHASE4:-$OUT-sharp-phase4}
+    FULL="--disc vgg --disc-taps 0,1,2,3 --gan-weight 0.3"
+    $LAUNCH train_accelerate.py $COMMON $CHAIN --max-steps 900 --init-model sharp --init-weights "$PHASE3B" \
+        --input-from "$PHASE2" $FULL --output-dir "$PHASE4"
+    $LAUNCH train_accelerate.py $COMMON $P2 $STRICT $FULL --stage 64to128 --max-steps 500 \
+        --init-model sharp --init-weights "$PHASE2"
+    $LAUNCH train_accelerate.py $COMMON $CHAIN --max-steps 500 --init-model sharp --init-weights "$PHASE4" \
+        --input-from "$OUT" $FULL
     $LAUNCH train_accelerate.py $COMMON $P2 $STRICT --stage 64to512 --max-steps 100 --patch-size 192 \
         --init-weights "$OUT"
     ;;
