@@ -212,10 +212,12 @@ def parse_args(argv=None):
         p.error("--disc vgg is the adversarial term's discriminator: it needs a --gan-weight above 0"
                 + ("" if gan_on(args) else f", and --gan on ({args.model} trains without it)"))
     try:
-        args.disc_taps = tuple(sorted({int(t) for t in args.disc_taps.split(",")}))
-        VGGFeatureDiscriminator(1, args.disc_taps)
+        taps = tuple(sorted({int(t) for t in args.disc_taps.split(",")}))
     except ValueError:
+        taps = ()
+    if not taps or not set(taps) <= set(range(len(VGGFeatureDiscriminator.CHANNELS))):
         p.error(f"--disc-taps: indices of VGG16 maps, 0 to 4, separated by commas (got {args.disc_taps!r})")
+    args.disc_taps = taps
     if args.disc != "vgg" and args.disc_taps != VGGFeatureDiscriminator.DEFAULT_TAPS:
         p.error("--disc-taps picks the VGG16 maps of --disc vgg")
     if args.grid4_weight and not gan_on(args):

