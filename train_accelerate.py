@@ -48,7 +48,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from upscaler import data as sr_data
-from upscaler.adversarial import (GRID_WINDOW, TEXTURE_WINDOW, FeatureLoss, UNetDiscriminatorSN,
+from upscaler.adversarial import (GRID_WINDOW, TEXTURE_WINDOW, VGG16_TAP_RELUS, FeatureLoss, UNetDiscriminatorSN,
                                   VGGFeatureDiscriminator, artifact_map, GRID_LOSSES, discriminator_loss,
                                   generator_loss)
 from upscaler.degradations import NAMED as NAMED_DEGRADATIONS
@@ -215,7 +215,7 @@ def parse_args(argv=None):
         taps = tuple(sorted({int(t) for t in args.disc_taps.split(",")}))
     except ValueError:
         taps = ()
-    if not taps or not set(taps) <= set(range(len(VGGFeatureDiscriminator.CHANNELS))):
+    if not taps or not set(taps) <= set(range(len(VGG16_TAP_RELUS))):
         p.error(f"--disc-taps: indices of VGG16 maps, 0 to 4, separated by commas (got {args.disc_taps!r})")
     args.disc_taps = taps
     if args.disc != "vgg" and args.disc_taps != VGGFeatureDiscriminator.DEFAULT_TAPS:
@@ -503,7 +503,7 @@ class PerceptualLosses:
         record = {"feature_weight": a.feature_weight, "texture_weight": a.texture_weight, "grid_weight": a.grid_weight,
                   "gan_weight": a.gan_weight, "gan_loss": "relativistic average",
                   "ldl_weight": a.ldl_weight, "disc": a.disc, "disc_features": a.disc_features,
-                  **({"disc_taps": "VGG16 ReLU " + ",".join(str((2, 4, 7, 10, 13)[t]) for t in a.disc_taps)}
+                  **({"disc_taps": "VGG16 ReLU " + ",".join(str(VGG16_TAP_RELUS[t]) for t in a.disc_taps)}
                      if a.disc == "vgg" else {}),
                   "disc_learning_rate": a.disc_learning_rate, "feature_layers": "VGG16 ReLU 2,4,7,10,13 (0.1,0.1,1,1,1)"}
         if a.grid4_weight:
@@ -513,7 +513,7 @@ class PerceptualLosses:
             record["grid_loss"] = a.grid_loss
             record["grid_window"] = a.grid_window
         if a.texture_weight:  # what the texture term compared, only for a run that used it
-            record["texture"] = ("Gram matrices of VGG16 ReLU " + ",".join(str((2, 4, 7)[t]) for t in a.texture_taps)
+            record["texture"] = ("Gram matrices of VGG16 ReLU " + ",".join(str(VGG16_TAP_RELUS[t]) for t in a.texture_taps)
                                  + f" over {TEXTURE_WINDOW * a.texture_pool}-px windows of the image averaged over "
                                  f"{a.texture_pool}x{a.texture_pool} (EnhanceNet)")
         return record

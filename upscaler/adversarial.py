@@ -85,6 +85,11 @@ class UNetDiscriminatorSN(nn.Module):
 
 
 
+# The VGG16 layers whose maps FeatureLoss.taps returns, by the number of the ReLU after them:
+# the names a run's record gives its taps (feature loss, texture term, VGG discriminator).
+VGG16_TAP_RELUS = (2, 4, 7, 10, 13)
+
+
 class VGGFeatureDiscriminator(nn.Module):
     """A discriminator on the frozen VGG16 maps the feature loss already computes, not on
     pixels: Projected GAN's idea (Sauer et al., NeurIPS 2021) in small, without its random
