@@ -68,6 +68,8 @@ logger = get_logger(__name__)
 # HR patch size per stage (the LR input is patch / factor). The 8x stack sees a 256 px
 # target from a 32 px input: enough context for all three stages, cheap on a CPU.
 DEFAULT_PATCH = {"64to128": 128, "128to256": 128, "256to512": 128, "64to512": 256}
+# The discriminator's width: half Real-ESRGAN's 64, which a 2-core run can afford.
+DISC_FEATURES = 32
 
 
 def parse_args(argv=None):
@@ -174,7 +176,7 @@ def parse_args(argv=None):
     g.add_argument("--disc", choices=["unet", "vgg"], default="unet",
                    help="unet: Real-ESRGAN's U-Net on pixels (UNetDiscriminatorSN); vgg: small heads on the "
                         "frozen VGG16 maps of the feature loss (VGGFeatureDiscriminator), which learn sooner")
-    g.add_argument("--disc-features", type=int, default=32,
+    g.add_argument("--disc-features", type=int, default=DISC_FEATURES,
                    help="discriminator width: the U-Net's (Real-ESRGAN: 64) or each VGG head's")
     g.add_argument("--disc-taps", default=",".join(map(str, VGGFeatureDiscriminator.DEFAULT_TAPS)),
                    help="--disc vgg: the VGG16 maps its heads judge, as indices of ReLU 2,4,7,10,13 (0-4); "
@@ -385,7 +387,9 @@ def build_data(args, stage, accelerator, earlier=None):
     else:  # the chain's share of each batch, then the stage's own pairs (their own seed: other photos)
         through = max(1, round(args.train_batch_size * args.input_from_share))
         own = args.train_batch_size - through
-        per_epoch = len(images) // (args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes)
+        # an epoch of the whole batch, as the stage's own pairs count one
+        per_epoch = sr_data.steps_per_epoch(len(images), args.train_batch_size, args.gradient_accumulation_steps,
+                                            accelerator.num_processes)
         pairs = ChainPairs(pair_maker(made_for, through, args.seed),
                            pair_maker(stage, own, args.seed + 1) if own else None, earlier, per_epoch)
     val = []
@@ -414,15 +418,18 @@ def gan_on(args) -> bool:
 def disc_kind(source) -> dict:
     """Which discriminator a run (its args) or a checkpoint (its step.json) has: a checkpoint
     of one cannot resume another. Checkpoints that name none hold the U-Net; --disc vgg ones
-    that name no taps, the default taps."""
+    that name no taps, the default taps. The width counts too: the weights' shapes follow it."""
     get = source.get if isinstance(source, dict) else lambda key, default: getattr(source, key, default)
-    if get("disc", "unet") != "vgg":
-        return {"disc": get("disc", "unet")}
-    return {"disc": "vgg", "disc_taps": list(get("disc_taps", None) or VGGFeatureDiscriminator.DEFAULT_TAPS)}
+    # (a checkpoint that names no width was saved before widths were recorded: the default's)
+    kind = {"disc": get("disc", "unet"), "disc_features": int(get("disc_features", None) or DISC_FEATURES)}
+    if kind["disc"] == "vgg":
+        kind["disc_taps"] = list(get("disc_taps", None) or VGGFeatureDiscriminator.DEFAULT_TAPS)
+    return kind
 
 
 def describe_disc(kind: dict) -> str:
-    return f"--disc {kind['disc']}" + (f" --disc-taps {','.join(map(str, kind['disc_taps']))}" if "disc_taps" in kind else "")
+    taps = f" --disc-taps {','.join(map(str, kind['disc_taps']))}" if "disc_taps" in kind else ""
+    return f"--disc {kind['disc']}{taps} --disc-features {kind['disc_features']}"
 
 
 class PerceptualLosses:

@@ -209,8 +209,12 @@ def test_the_vgg_discriminator_trains_and_checkpoints_only_its_heads(tiny_datase
               "--train-batch-size", "2", "--resume-from-checkpoint", "latest"]
     with pytest.raises(SystemExit, match="--disc vgg --disc-taps 0,2.*--disc unet"):
         train_accelerate.main(train_args(tiny_dataset, out, *resume)[1:])
-    with pytest.raises(SystemExit, match="--disc-taps 0,2.*--disc-taps 1,2,3"):
+    with pytest.raises(SystemExit, match="--disc-taps 0,2 --disc-features 8.*--disc-taps 1,2,3"):
         train_accelerate.main(train_args(tiny_dataset, out, *resume, "--disc", "vgg", "--disc-features", "8")[1:])
+    # and so can one of another width, whose weights' shapes differ
+    with pytest.raises(SystemExit, match="--disc-features 8.*--disc-features 16"):
+        train_accelerate.main(train_args(tiny_dataset, out, *resume, "--disc", "vgg", "--disc-taps", "0,2",
+                                         "--disc-features", "16")[1:])
     for bad in (["--disc-taps", "0,5"], ["--disc-taps", "relu2"], ["--disc-taps", "0"]):  # the last: no --disc vgg
         with pytest.raises(SystemExit):
             train_accelerate.parse_args(train_args(tiny_dataset, out, "--model", "sharp", *bad)[1:])

@@ -167,6 +167,11 @@ class DecodedImages:
 
 
 # ------------------------------------------------------------------------- pairs
+def steps_per_epoch(num_images: int, batch_size: int, accumulation: int = 1, world: int = 1) -> int:
+    """Optimizer steps in an epoch: every photo once across all processes, whole steps only."""
+    return num_images // (batch_size * accumulation * world)
+
+
 class PairMaker:
     """Makes each step's training batch on ``device`` from a ``DecodedImages``.
 
@@ -195,7 +200,7 @@ class PairMaker:
         if content_scale not in CONTENT_SCALES:
             raise ValueError(f"content_scale {content_scale!r}: use one of {', '.join(CONTENT_SCALES)}")
         self.content_scale = content_scale
-        self.steps_per_epoch = len(images) // (self.per_step * world)
+        self.steps_per_epoch = steps_per_epoch(len(images), batch_size, accumulation, world)
 
     def _generator(self, *key) -> torch.Generator:
         digest = hashlib.sha256("-".join(map(str, (self.seed, *key))).encode()).digest()
