@@ -56,7 +56,8 @@ from upscaler.images import (
 )
 from upscaler.inference import DTYPES, Upscaler, pick_device
 from upscaler.motion import MotionCancelled
-from upscaler.models import DEFAULT_MODEL, FAMILIES, PHOTO_MODEL, blend_networks, blend_strength, blending_families
+from upscaler.models import (DEFAULT_MODEL, FAMILIES, PHOTO_MODEL, SHARP_MODEL, blend_networks, blend_strength,
+                             blending_families)
 from upscaler.pipeline import DEFAULT_X2_STAGE, Pipeline, chain
 from upscaler.serving import STAGE_HELP
 from upscaler.stages import STAGES, TWO_X_STAGES, Stage
@@ -64,10 +65,10 @@ from upscaler.weights import DEFAULT_REPO_ID, DEFAULT_REVISION, load_serving
 
 log = logging.getLogger("app")
 
+# The model the page starts on, at its page_strength; the API's default stays DEFAULT_MODEL,
+# so no program's results change. Chosen by the perceptual benchmark and by eye (README, "Results").
+PAGE_MODEL = SHARP_MODEL
 # Limits that fit a 2-vCPU / 16 GB Space: at most 4096x4096 pixels out, whatever the scale.
-# The model the page starts on; the API's default stays DEFAULT_MODEL, so no program's
-# results change. Chosen by the perceptual benchmark and by eye (README, "Results").
-PAGE_MODEL = PHOTO_MODEL
 MAX_OUTPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_OUTPUT_PIXELS", 4096 * 4096))
 MAX_INPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_INPUT_PIXELS", DEFAULT_MAX_PIXELS))
 MAX_FILE_SIZE = os.environ.get("UPSCALER_MAX_FILE_SIZE", "20mb")
@@ -115,23 +116,26 @@ def load_all(device):
     return upscalers, nets, f"{message} Device: {device}. Runtime: {runs_on}; installed: {runtimes.versions()}."
 
 
-def warm_up(upscalers: dict, first_model: str, run):
+def warm_up(upscalers: dict, first_model: str, run, first_blends=()):
     """Compile a graph runtime's networks (export + compile, 0.1-0.3 s each on 2 cores; the
-    first export also loads torch's exporter, about 1 s), the page's model first, each as a
-    job of its own on the torch threads (``run``): start-up does not wait for them, and a
-    request waits at most for the one under way. A request for a network not compiled yet
+    first export also loads torch's exporter, about 1 s): the blends the page starts on
+    (``first_blends``: callables that make them), then the page's model, then the rest, each
+    as a job of its own on the torch threads (``run``): start-up does not wait for them, and
+    a request waits at most for the one under way. A request for a network not compiled yet
     compiles it itself."""
-    for key in sorted(upscalers, key=lambda k: k[0] != first_model):
+    jobs = [lambda make=make: make().warm_up() for make in first_blends]
+    jobs += [upscalers[key].warm_up for key in sorted(upscalers, key=lambda k: k[0] != first_model)]
+    for job in jobs:
         if not threading.main_thread().is_alive():
             return  # the process is exiting
         try:
-            run(upscalers[key].warm_up)
+            run(job)
         except RuntimeError as e:
             if "after shutdown" in str(e):  # exiting: the torch threads' pool no longer takes work
                 return
-            log.exception("could not compile %s", key)
+            log.exception("could not compile a network")
         except Exception:  # the request that needs it will compile it again and report the error
-            log.exception("could not compile %s", key)
+            log.exception("could not compile a network")
 
 
 class Server:
@@ -166,10 +170,13 @@ class Server:
         # The page starts on PAGE_MODEL (visitors upload JPEGs), else the first whose weights loaded.
         self.page_model = next((m for m in (PAGE_MODEL, PHOTO_MODEL) if all((m, s) in self.upscalers for s in STAGES)),
                                DEFAULT_MODEL)
-        threading.Thread(target=warm_up, args=(self.upscalers, self.page_model, self.torch.run), name="warm-up",
-                         daemon=True).start()
         # A blend costs a weight copy and a cast, not worth redoing per request: kept.
         self.blend = functools.lru_cache(maxsize=12)(self._blend)
+        page_strength = FAMILIES[self.page_model].page_strength
+        page_blends = [functools.partial(self.blend, self.page_model, s, page_strength)
+                       for s in STAGES if page_strength < 1 and (FAMILIES[self.page_model].blend_base, s) in self.nets]
+        threading.Thread(target=warm_up, args=(self.upscalers, self.page_model, self.torch.run, page_blends),
+                         name="warm-up", daemon=True).start()
         self.cancels = motion_serving.Cancels()  # the GIF / video tab's Cancel reaches its job here
 
     def _blend(self, model: str, stage: str, strength: float) -> Upscaler:
@@ -587,10 +594,11 @@ def page_compare_models(image, stage, models, condition="clean"):
 
 
 @gpu
-def page_batch(files, scale_label, model, strength=1.0):
+def page_batch(files, scale_label, model):
+    """The Batch tab (its own model choice, at the strength the page starts that model on):
+    -> download button, status."""
     try:
-        archive, lines = upscale_batch(files, _scale(scale_label), model,
-                                       strength if FAMILIES[_model(model)].blend_base else 1.0)
+        archive, lines = upscale_batch(files, _scale(scale_label), model, FAMILIES[_model(model)].page_strength)
     except gr.Error as e:
         return gr.update(visible=False), _status(e.message, "error")
     return (gr.update(visible=True, value=archive, label=f"Download {Path(archive).name}"),
@@ -599,8 +607,8 @@ def page_batch(files, scale_label, model, strength=1.0):
 
 @gpu
 def page_video(video, scale_label, model, request: gr.Request = None, progress=gr.Progress()):
-    """The GIF / video tab (its own model choice; the model itself, no blend): -> first frame
-    (bilinear, learned), download button, status."""
+    """The GIF / video tab (its own model choice, at the strength the page starts that model
+    on): -> first frame (bilinear, learned), download button, status."""
     key = getattr(request, "session_hash", None)
     flag = server().cancels.start(key)
 
@@ -608,8 +616,9 @@ def page_video(video, scale_label, model, request: gr.Request = None, progress=g
         progress((done, total) if total else None, desc="frames" if total else f"frame {done}", unit="frames")
 
     try:
-        download, bilinear, learned, result = upscale_video(video, _scale(scale_label), model, progress=report,
-                                                            cancel=flag.is_set)
+        download, bilinear, learned, result = upscale_video(video, _scale(scale_label), model,
+                                                            FAMILIES[_model(model)].page_strength,
+                                                            progress=report, cancel=flag.is_set)
     except gr.Error as e:
         return None, gr.update(visible=False), _status(e.message, "error")
     finally:
@@ -703,7 +712,7 @@ def page_model_changed(model, image, scale_label, in_browser=False):
 def strength_slider_update(model: str):
     family = FAMILIES[model]
     return gr.update(visible=family.blend_base is not None, label=family.strength_label,
-                     info=family.strength_info, value=1.0)
+                     info=family.strength_info, value=family.page_strength)
 
 
 # ---------------------------------------------------------------------------- page
@@ -790,7 +799,7 @@ def build_demo():
                     model = gr.Radio(MODEL_CHOICES, value=_page_value(page_model), label="model", elem_id="model")
                     gr.Markdown(MODEL_HELP, elem_id="model-help")
                     # one slider for the chosen model's blend (page_model_changed renames it)
-                    strength = gr.Slider(0, 1, value=1.0, step=0.05,
+                    strength = gr.Slider(0, 1, value=FAMILIES[page_model].page_strength, step=0.05,
                                         label=FAMILIES[page_model].strength_label, elem_id="strength",
                                         visible=FAMILIES[page_model].blend_base is not None,
                                         info=FAMILIES[page_model].strength_info)

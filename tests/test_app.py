@@ -325,8 +325,17 @@ def test_settings_changes_clear_the_result_on_screen(app, demo):
     assert {"scale", "x2-stage", "strength"} <= cleared_by, cleared_by
 
 
-def test_the_page_starts_on_the_photo_model_and_the_api_on_default(app):
-    assert app.server().page_model == "photo"
+def test_the_page_starts_on_sharp_at_its_page_strength_and_the_api_on_default(app, demo):
+    assert app.server().page_model == "sharp"
+    config = demo.get_config_file()
+    slider = next(c["props"] for c in config["components"] if c.get("props", {}).get("elem_id") == "strength")
+    assert slider["value"] == app.FAMILIES["sharp"].page_strength == 0.9 and slider["label"] == "invented detail"
+    # a model chosen on the page brings its own start; one that does not blend, 1
+    assert app.page_model_changed("photo", EXAMPLE, "2x")[-2]["value"] == 1.0
+    assert app.page_model_changed("sharp", EXAMPLE, "2x")[-2]["value"] == 0.9
+    # the Batch tab runs a model as the page starts it: sharp at 0.9, named so
+    archive, status = app.page_batch([EXAMPLE], "2x", "sharp")
+    assert archive["value"].endswith("upscaled-x2-sharp-d0.9.zip") and "cat.4093\\-x2\\-sharp\\-d0.9.png" in status
     import inspect
 
     for fn in (app.upscale, app.upscale_by, app.upscale_batch, app.compare):

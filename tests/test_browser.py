@@ -64,9 +64,10 @@ def test_upscale_4x_with_labels_1to1_detail_and_facts(page):
     page.wait_for_function(RENDERED, arg="#input-image", timeout=30_000)
     page.wait_for_function(STATUS_HAS, arg="335x359 in", timeout=30_000)  # checked on upload
     shot(page, "1-uploaded")
-    # the page starts on the photo model, with its denoise strength
-    assert page.locator("#model input[value=photo]").is_checked()
+    # the page starts on the sharp model, with its invented detail at 0.9
+    assert page.locator("#model input[value=sharp]").is_checked()
     strength = page.locator("#strength input[type=number]")
+    assert float(strength.input_value()) == 0.9
     strength.fill("0.5")
     strength.press("Enter")
     page.locator("#scale").get_by_text("4x").click()
@@ -91,8 +92,8 @@ def test_upscale_4x_with_labels_1to1_detail_and_facts(page):
         assert natural == 256 and fit == "none", (sel, natural, fit)
     status = page.locator("#status").inner_text()
     assert "335x359 -> 1340x1436" in status and "network" in status and "total" in status
-    assert "photo (JPEG, noise), denoise strength 0.5" in status
-    assert "cat.4093-x4-photo-d0.5.png" in page.locator("#download").inner_text()  # the strength that ran
+    assert "sharp (perceptual), invented detail 0.5" in status
+    assert "cat.4093-x4-sharp-d0.5.png" in page.locator("#download").inner_text()  # the strength that ran
     # where the crops come from is shown on a thumbnail of the input
     page.wait_for_function(RENDERED, arg="#crop-where", timeout=30_000)
     shot(page, "2-upscaled-4x")
@@ -126,14 +127,18 @@ def test_sharp_has_one_slider_named_for_it(page):
     upload(page, EXAMPLE)
     page.wait_for_function(STATUS_HAS, arg="335x359 in", timeout=30_000)
     slider = page.locator("#strength")
-    assert "denoise strength" in slider.inner_text()  # the page starts on photo
+    assert "invented detail" in slider.inner_text()  # the page starts on sharp
+    page.locator("#model input[value=photo]").check()
+    page.wait_for_function("() => document.querySelector('#strength').innerText.includes('denoise strength')",
+                           timeout=30_000)
+    strength = page.locator("#strength input[type=number]")
+    assert float(strength.input_value()) == 1.0  # photo's own start
     page.locator("#model input[value=sharp]").check()
     page.wait_for_function("() => document.querySelector('#strength').innerText.includes('invented detail')",
                            timeout=30_000)
     assert "0: faithful" in slider.inner_text()
     assert page.locator("input[type=range]").count() == 1  # (the result's slider is not there yet)
-    strength = page.locator("#strength input[type=number]")
-    assert float(strength.input_value()) == 1.0
+    assert float(strength.input_value()) == 0.9  # and sharp's
     strength.fill("0.5")
     strength.press("Enter")
     page.locator("#upscale-button").click()
@@ -150,6 +155,7 @@ def test_sharp_has_one_slider_named_for_it(page):
     page.locator("#model input[value=sharp]").check()
     page.wait_for_function("() => document.querySelector('#strength').innerText.includes('invented detail')",
                            timeout=30_000)
+    assert float(strength.input_value()) == 0.9  # sharp's start again, not the 0.5 typed before
 
 
 def test_too_large_is_refused_on_upload_with_a_one_click_shrink(page, tmp_path):
@@ -215,14 +221,15 @@ def test_batch_of_three_downloads_one_zip(page, tmp_path):
     page.locator("#batch-button").click()
     page.locator("#batch-zip").wait_for(state="visible", timeout=180_000)
     report = page.locator("#batch-status").inner_text()
-    assert all(f"{Path(f).name} -> {Path(f).stem}-x2-photo.png: " in report for f in files), report
+    # the tab's model starts as the page's: sharp, at the invented detail the page starts it on
+    assert all(f"{Path(f).name} -> {Path(f).stem}-x2-sharp-d0.9.png: " in report for f in files), report
     shot(page, "7-batch")
     with page.expect_download(timeout=60_000) as info:
         page.locator("#batch-zip").click()
     path = tmp_path / "batch.zip"
     info.value.save_as(path)
     with zipfile.ZipFile(path) as z:
-        assert sorted(z.namelist()) == sorted(f"{Path(f).stem}-x2-photo.png" for f in files)
+        assert sorted(z.namelist()) == sorted(f"{Path(f).stem}-x2-sharp-d0.9.png" for f in files)
 
 
 def test_compare_shows_the_input_every_method_and_a_table(page):

@@ -7,7 +7,10 @@ then 128to256, as the demo's 4x). cats/val stays for the reported numbers only.
     python experiments/sharp-phase3/choose.py shipped=weights,weights A=../sharp3-out/A,weights
 
 Each argument is LABEL=ROOT_64to128,ROOT_128to256: the weights roots (folders holding
-sharp/<stage>/) of the two stages.
+sharp/<stage>/) of the two stages; LABEL=ROOT_64to128,ROOT_128to256,STRENGTH blends both
+with photo's, as the page's invented detail does (weights/ holds photo's):
+
+    python experiments/sharp-phase3/choose.py 2 1=weights,weights 0.75=weights,weights,0.75
 """
 import statistics
 import sys
@@ -49,9 +52,10 @@ def main():
     print("|---|---|---:|---:|---:|---:|")
     for spec in specs:
         label, _, roots = spec.partition("=")
-        r2, r4 = roots.split(",")
-        up = chain(load_upscaler("64to128", model="sharp", weights=r2),
-                   load_upscaler("128to256", model="sharp", weights=r4))
+        r2, r4, *strength = roots.split(",")
+        blend = float(strength[0]) if strength else None
+        up = chain(load_upscaler("64to128", model="sharp", weights=r2, denoise_strength=blend),
+                   load_upscaler("128to256", model="sharp", weights=r4, denoise_strength=blend))
         for cond, quality in CONDITIONS.items():
             rows = []
             for hr in truths:
