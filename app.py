@@ -66,8 +66,12 @@ from upscaler.weights import DEFAULT_REPO_ID, DEFAULT_REVISION, load_serving
 log = logging.getLogger("app")
 
 # The model the page starts on, at its page_strength; the API's default stays DEFAULT_MODEL,
-# so no program's results change. Chosen by the perceptual benchmark and by eye (README, "Results").
+# so no program's results change. Chosen on held-out photos (experiments/sharp-crisp), by the
+# perceptual benchmark and by eye (README, "Results").
 PAGE_MODEL = SHARP_MODEL
+# The GIF / video tab starts on the calmest model instead: invented texture shimmers from frame
+# to frame more than photo's (docs/motion.md, "Flicker").
+MOTION_MODEL = PHOTO_MODEL
 # Limits that fit a 2-vCPU / 16 GB Space: at most 4096x4096 pixels out, whatever the scale.
 MAX_OUTPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_OUTPUT_PIXELS", 4096 * 4096))
 MAX_INPUT_PIXELS = int(os.environ.get("UPSCALER_MAX_INPUT_PIXELS", DEFAULT_MAX_PIXELS))
@@ -116,16 +120,16 @@ def load_all(device):
     return upscalers, nets, f"{message} Device: {device}. Runtime: {runs_on}; installed: {runtimes.versions()}."
 
 
-def warm_up(upscalers: dict, first_model: str, run, first_blends=()):
+def warm_up(upscalers: dict, first_model: str, run, first_blends: dict | None = None):
     """Compile a graph runtime's networks (export + compile, 0.1-0.3 s each on 2 cores; the
     first export also loads torch's exporter, about 1 s): the blends the page starts on
-    (``first_blends``: callables that make them), then the page's model, then the rest, each
-    as a job of its own on the torch threads (``run``): start-up does not wait for them, and
-    a request waits at most for the one under way. A request for a network not compiled yet
-    compiles it itself."""
-    jobs = [lambda make=make: make().warm_up() for make in first_blends]
-    jobs += [upscalers[key].warm_up for key in sorted(upscalers, key=lambda k: k[0] != first_model)]
-    for job in jobs:
+    (``first_blends``: (model, stage, strength) -> a callable that makes it), then the page's
+    model, then the rest, each as a job of its own on the torch threads (``run``): start-up
+    does not wait for them, and a request waits at most for the one under way. A request for
+    a network not compiled yet compiles it itself."""
+    jobs = [(key, lambda make=make: make().warm_up()) for key, make in (first_blends or {}).items()]
+    jobs += [(key, upscalers[key].warm_up) for key in sorted(upscalers, key=lambda k: k[0] != first_model)]
+    for what, job in jobs:
         if not threading.main_thread().is_alive():
             return  # the process is exiting
         try:
@@ -133,9 +137,9 @@ def warm_up(upscalers: dict, first_model: str, run, first_blends=()):
         except RuntimeError as e:
             if "after shutdown" in str(e):  # exiting: the torch threads' pool no longer takes work
                 return
-            log.exception("could not compile a network")
+            log.exception("could not compile %s", what)
         except Exception:  # the request that needs it will compile it again and report the error
-            log.exception("could not compile a network")
+            log.exception("could not compile %s", what)
 
 
 class Server:
@@ -167,14 +171,21 @@ class Server:
         gr.set_static_paths([self.outputs, self.onnx.folder, *browser.static_paths()])
         self.upscalers, self.nets, self.weights_message = self.torch.run(load_all, pick_device())
         self.freed_memory = process.FreedMemory()  # measured from here: the weights are loaded
-        # The page starts on PAGE_MODEL (visitors upload JPEGs), else the first whose weights loaded.
-        self.page_model = next((m for m in (PAGE_MODEL, PHOTO_MODEL) if all((m, s) in self.upscalers for s in STAGES)),
-                               DEFAULT_MODEL)
+        # The page starts on PAGE_MODEL (visitors upload JPEGs), else the first whose weights loaded:
+        # all its stages, and its blend_base's where it starts as a blend.
+
+        def usable(m):
+            f = FAMILIES[m]
+            return all((m, s) in self.upscalers and (f.page_strength == 1 or (f.blend_base, s) in self.nets)
+                       for s in STAGES)
+
+        self.page_model = next((m for m in (PAGE_MODEL, PHOTO_MODEL) if usable(m)), DEFAULT_MODEL)
+        self.motion_model = MOTION_MODEL if usable(MOTION_MODEL) else self.page_model
         # A blend costs a weight copy and a cast, not worth redoing per request: kept.
         self.blend = functools.lru_cache(maxsize=12)(self._blend)
-        page_strength = FAMILIES[self.page_model].page_strength
-        page_blends = [functools.partial(self.blend, self.page_model, s, page_strength)
-                       for s in STAGES if page_strength < 1 and (FAMILIES[self.page_model].blend_base, s) in self.nets]
+        strength = FAMILIES[self.page_model].page_strength
+        page_blends = {} if strength == 1 else {
+            (self.page_model, s, strength): functools.partial(self.blend, self.page_model, s, strength) for s in STAGES}
         threading.Thread(target=warm_up, args=(self.upscalers, self.page_model, self.torch.run, page_blends),
                          name="warm-up", daemon=True).start()
         self.cancels = motion_serving.Cancels()  # the GIF / video tab's Cancel reaches its job here
@@ -862,7 +873,7 @@ def build_demo():
                     video_file = gr.File(label="animation or video", file_types=motion_serving.ACCEPTED,
                                          elem_id="video-file")
                     video_scale = gr.Radio(SCALE_CHOICES, value="2x", label="enlarge by", elem_id="video-scale")
-                    video_model = gr.Radio(MODEL_CHOICES, value=_page_value(page_model), label="model",
+                    video_model = gr.Radio(MODEL_CHOICES, value=_page_value(server().motion_model), label="model",
                                            elem_id="video-model")
                     with gr.Row():
                         go_video = gr.Button("Upscale every frame", variant="primary", elem_id="video-button")

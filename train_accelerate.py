@@ -387,7 +387,7 @@ def build_data(args, stage, accelerator, earlier=None):
     else:  # the chain's share of each batch, then the stage's own pairs (their own seed: other photos)
         through = max(1, round(args.train_batch_size * args.input_from_share))
         own = args.train_batch_size - through
-        # an epoch of the whole batch, as the stage's own pairs count one
+        # an epoch counted in whole batches (the chain's share and the stage's own together)
         per_epoch = sr_data.steps_per_epoch(len(images), args.train_batch_size, args.gradient_accumulation_steps,
                                             accelerator.num_processes)
         pairs = ChainPairs(pair_maker(made_for, through, args.seed),
@@ -418,10 +418,12 @@ def gan_on(args) -> bool:
 def disc_kind(source) -> dict:
     """Which discriminator a run (its args) or a checkpoint (its step.json) has: a checkpoint
     of one cannot resume another. Checkpoints that name none hold the U-Net; --disc vgg ones
-    that name no taps, the default taps. The width counts too: the weights' shapes follow it."""
+    that name no taps, the default taps. The width counts too, as the weights' shapes follow
+    it; checkpoints saved before widths were recorded name none, and are not checked for it."""
     get = source.get if isinstance(source, dict) else lambda key, default: getattr(source, key, default)
-    # (a checkpoint that names no width was saved before widths were recorded: the default's)
-    kind = {"disc": get("disc", "unet"), "disc_features": int(get("disc_features", None) or DISC_FEATURES)}
+    kind = {"disc": get("disc", "unet")}
+    if get("disc_features", None) is not None:
+        kind["disc_features"] = int(get("disc_features", None))
     if kind["disc"] == "vgg":
         kind["disc_taps"] = list(get("disc_taps", None) or VGGFeatureDiscriminator.DEFAULT_TAPS)
     return kind
@@ -429,7 +431,8 @@ def disc_kind(source) -> dict:
 
 def describe_disc(kind: dict) -> str:
     taps = f" --disc-taps {','.join(map(str, kind['disc_taps']))}" if "disc_taps" in kind else ""
-    return f"--disc {kind['disc']}{taps} --disc-features {kind['disc_features']}"
+    width = f" --disc-features {kind['disc_features']}" if "disc_features" in kind else ""
+    return f"--disc {kind['disc']}{taps}{width}"
 
 
 class PerceptualLosses:
@@ -647,8 +650,11 @@ def train_stage(args, accelerator, stage_name):
     log_dir = Path(args.logging_dir or Path(args.output_dir) / "logs") / args.model / stage_name
     resume = find_resume(args, stage_name)
     resumed = json.loads((resume / "step.json").read_text()) if resume else {"step": 0}
-    if resume and gan_on(args) and disc_kind(resumed) != disc_kind(args):
-        held, asked = describe_disc(disc_kind(resumed)), describe_disc(disc_kind(args))
+    held, asked = disc_kind(resumed), disc_kind(args)
+    if "disc_features" not in held:  # an older checkpoint: its width is not known, its kind and taps are
+        asked.pop("disc_features")
+    if resume and gan_on(args) and held != asked:
+        held, asked = describe_disc(held), describe_disc(asked)
         raise SystemExit(f"error: {resume} holds a discriminator of {held}, and this run asks for {asked}. "
                          f"Resume with the same one, or start afresh: another --output-dir, or no "
                          f"--resume-from-checkpoint.")

@@ -1,7 +1,8 @@
 """Motion: frames per second, memory, timing kept, GIF size and quality, and flicker.
 
-    python benchmarks/motion.py            # the tables of docs/motion.md (a few minutes on 2 cores)
-    python benchmarks/motion.py --quick    # tiny clips: a smoke test
+    python benchmarks/motion.py                  # the tables of docs/motion.md (a few minutes on 2 cores)
+    python benchmarks/motion.py --quick          # tiny clips: a smoke test
+    python benchmarks/motion.py --flicker-only   # the flicker table alone (seconds)
 
 1. **Speed**: a 320x240 clip (the first example photo, panned a pixel a frame, 25 fps, with
    sound) through ``upscale_motion`` at x2 and x4, end to end (decode, networks, encode):
@@ -165,17 +166,37 @@ def flicker(folder, models, frames):
 
     base = mean_change(upsampled(inputs))
     rows = {"bicubic": mean_change([classical("bicubic", 2)(i) for i in inputs]) / base}
-    for model in models:
-        up = load_upscaler("64to128", model=model)
+    for model in models:  # "sharp:0.9": a blend with its twin, as the page's strength slider makes
+        name, _, strength = model.partition(":")
+        up = load_upscaler("64to128", model=name, denoise_strength=float(strength) if strength else None)
         rows[model] = mean_change([up(i) for i in inputs]) / base
     return rows
+
+
+# The flicker table's models: the API's default, and each page tab's choices as they start.
+FLICKER_MODELS = ["default", "photo", "sharp", "sharp:0.9"]
+
+
+def print_flicker(rows):
+    print("**Flicker** on a still photo with fresh noise in every frame (sigma 8/255), x2: mean change "
+          "between consecutive frames, over the input's")
+    print()
+    print("| method | change over the input's |")
+    print("|---|---:|")
+    for name, value in rows.items():
+        print(f"| {name} | {value:.2f} |")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny clips: checks that it runs")
     ap.add_argument("--model", default="default")
+    ap.add_argument("--flicker-only", action="store_true", help="only the flicker table")
     args = ap.parse_args(argv)
+    if args.flicker_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            print_flicker(flicker(Path(tmp), FLICKER_MODELS, 6 if args.quick else 24))
+        return
     n, long_n = (8, 16) if args.quick else (60, 600)
     import torch
 
@@ -204,14 +225,7 @@ def main(argv=None):
               f"{g['gif_psnr_vs_lossless']:.1f} dB PSNR-Y against the lossless frames; lossless WebP "
               f"{g['bytes']['webp'] / 1e3:.0f} kB; APNG {g['bytes']['png'] / 1e3:.0f} kB")
         print()
-        rows = flicker(folder, ["default", "photo"], 6 if args.quick else 24)
-        print("**Flicker** on a still photo with fresh noise in every frame (sigma 8/255), x2: mean change "
-              "between consecutive frames, over the input's")
-        print()
-        print("| method | change over the input's |")
-        print("|---|---:|")
-        for name, value in rows.items():
-            print(f"| {name} | {value:.2f} |")
+        print_flicker(flicker(folder, FLICKER_MODELS, 6 if args.quick else 24))
 
 
 if __name__ == "__main__":

@@ -330,6 +330,9 @@ def test_the_page_starts_on_sharp_at_its_page_strength_and_the_api_on_default(ap
     config = demo.get_config_file()
     slider = next(c["props"] for c in config["components"] if c.get("props", {}).get("elem_id") == "strength")
     assert slider["value"] == app.FAMILIES["sharp"].page_strength == 0.9 and slider["label"] == "invented detail"
+    # the GIF / video tab starts on the model that flickers least (docs/motion.md)
+    video = next(c["props"] for c in config["components"] if c.get("props", {}).get("elem_id") == "video-model")
+    assert video["value"] == "photo" == app.server().motion_model
     # a model chosen on the page brings its own start; one that does not blend, 1
     assert app.page_model_changed("photo", EXAMPLE, "2x")[-2]["value"] == 1.0
     assert app.page_model_changed("sharp", EXAMPLE, "2x")[-2]["value"] == 0.9

@@ -177,6 +177,20 @@ def test_every_family_describes_itself():
             assert len(cls.value_range) == 2
         assert family.eight_x.stage_class is family.two_x
         assert family.label and family.description
+        assert 0 <= family.page_strength <= 1 and (family.blend_base or family.page_strength == 1)
+
+
+def test_a_page_strength_the_page_could_not_run_is_refused():
+    from upscaler.models import Family, ResidualUpsampler, ResidualUpsampler8x
+
+    def family(**kw):
+        return Family("t", ResidualUpsampler, ResidualUpsampler8x, "t", "t", **kw)
+
+    assert family(blend_base="photo", page_strength=0.9).page_strength == 0.9
+    for bad in (dict(blend_base="photo", page_strength=1.5), dict(blend_base="photo", page_strength=0.333),
+                dict(page_strength=0.9)):  # the last: no twin to blend with
+        with pytest.raises(ValueError, match="page_strength"):
+            family(**bad)
 
 
 def test_stage_table():

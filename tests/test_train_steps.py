@@ -215,6 +215,13 @@ def test_the_vgg_discriminator_trains_and_checkpoints_only_its_heads(tiny_datase
     with pytest.raises(SystemExit, match="--disc-features 8.*--disc-features 16"):
         train_accelerate.main(train_args(tiny_dataset, out, *resume, "--disc", "vgg", "--disc-taps", "0,2",
                                          "--disc-features", "16")[1:])
+    # a checkpoint saved before widths were recorded resumes at its own width
+    step_json = out / "checkpoints" / "sharp" / "64to128" / "checkpoint-2" / "step.json"
+    step_json.write_text(json.dumps({k: v for k, v in json.loads(step_json.read_text()).items()
+                                     if k != "disc_features"}))
+    train_accelerate.main(train_args(tiny_dataset, out, *resume, "--disc", "vgg", "--disc-taps", "0,2",
+                                     "--disc-features", "8")[1:])
+    assert (out / "checkpoints" / "sharp" / "64to128" / "checkpoint-3").is_dir()
     for bad in (["--disc-taps", "0,5"], ["--disc-taps", "relu2"], ["--disc-taps", "0"]):  # the last: no --disc vgg
         with pytest.raises(SystemExit):
             train_accelerate.parse_args(train_args(tiny_dataset, out, "--model", "sharp", *bad)[1:])

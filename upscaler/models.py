@@ -318,6 +318,14 @@ class Family:
     strength_info: str = ""
     page_strength: float = 1.0
 
+    def __post_init__(self):
+        # the page runs what it shows: a strength blend_strength's rule keeps as it is (0..1,
+        # two decimals), and no blend for a family that has no twin to blend with
+        if not 0.0 <= self.page_strength <= 1.0 or round(self.page_strength, 2) != self.page_strength or (
+                self.blend_base is None and self.page_strength != 1.0):
+            raise ValueError(f"{self.name}: page_strength {self.page_strength!r} must be 0..1 in steps of "
+                             f"0.01, and 1 for a family without a blend_base")
+
     def architecture(self, stage: "str | Stage") -> type:
         """The class that serves ``stage`` for this family."""
         return self.eight_x if get_stage(stage).name == STACK_STAGE else self.two_x
