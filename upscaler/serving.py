@@ -51,7 +51,8 @@ class Result:
 
     def summary(self, model_label: str) -> str:
         (w, h), (W, H) = self.input_size, self.output_size
-        text = (f"Done: {w}x{h} -> {W}x{H} (x{W // w if w else '?'}), {model_label} model, "
+        # "model" first: a label such as "sharp (perceptual), invented detail 0.5" has commas of its own
+        text = (f"Done: {w}x{h} -> {W}x{H} (x{W // w if w else '?'}), model {model_label}; "
                 f"network {self.network_seconds:.2f} s, total {self.total_seconds:.2f} s on {self.device}.")
         if self.shrunk_from:
             text += (f" Your image was {self.shrunk_from[0]}x{self.shrunk_from[1]}; it was shrunk to {w}x{h} "
