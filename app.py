@@ -120,14 +120,14 @@ def load_all(device):
     return upscalers, nets, f"{message} Device: {device}. Runtime: {runs_on}; installed: {runtimes.versions()}."
 
 
-def warm_up(upscalers: dict, first_model: str, run, first_blends: dict | None = None):
+def warm_up(upscalers: dict, first_model: str, run, first_blends=(), blend=None):
     """Compile a graph runtime's networks (export + compile, 0.1-0.3 s each on 2 cores; the
     first export also loads torch's exporter, about 1 s): the blends the page starts on
-    (``first_blends``: (model, stage, strength) -> a callable that makes it), then the page's
-    model, then the rest, each as a job of its own on the torch threads (``run``): start-up
-    does not wait for them, and a request waits at most for the one under way. A request for
-    a network not compiled yet compiles it itself."""
-    jobs = [(key, lambda make=make: make().warm_up()) for key, make in (first_blends or {}).items()]
+    (``first_blends``: (model, stage, strength) for ``blend``), then the page's model, then
+    the rest, each as a job of its own on the torch threads (``run``): start-up does not wait
+    for them, and a request waits at most for the one under way. A request for a network not
+    compiled yet compiles it itself."""
+    jobs = [(key, lambda key=key: blend(*key).warm_up()) for key in first_blends]
     jobs += [(key, upscalers[key].warm_up) for key in sorted(upscalers, key=lambda k: k[0] != first_model)]
     for what, job in jobs:
         if not threading.main_thread().is_alive():
@@ -175,19 +175,16 @@ class Server:
         # all its stages, and its blend_base's where it starts as a blend.
 
         def usable(m):
-            f = FAMILIES[m]
-            return all((m, s) in self.upscalers and (f.page_strength == 1 or (f.blend_base, s) in self.nets)
-                       for s in STAGES)
+            return not missing_weights(self.nets, m, STAGES, FAMILIES[m].page_strength)
 
         self.page_model = next((m for m in (PAGE_MODEL, PHOTO_MODEL) if usable(m)), DEFAULT_MODEL)
         self.motion_model = MOTION_MODEL if usable(MOTION_MODEL) else self.page_model
         # A blend costs a weight copy and a cast, not worth redoing per request: kept.
         self.blend = functools.lru_cache(maxsize=12)(self._blend)
         strength = FAMILIES[self.page_model].page_strength
-        page_blends = {} if strength == 1 else {
-            (self.page_model, s, strength): functools.partial(self.blend, self.page_model, s, strength) for s in STAGES}
-        threading.Thread(target=warm_up, args=(self.upscalers, self.page_model, self.torch.run, page_blends),
-                         name="warm-up", daemon=True).start()
+        page_blends = [(self.page_model, s, strength) for s in STAGES if strength < 1]
+        threading.Thread(target=warm_up, args=(self.upscalers, self.page_model, self.torch.run, page_blends,
+                                               self.blend), name="warm-up", daemon=True).start()
         self.cancels = motion_serving.Cancels()  # the GIF / video tab's Cancel reaches its job here
 
     def _blend(self, model: str, stage: str, strength: float) -> Upscaler:
@@ -252,10 +249,16 @@ def _strength(model: str, denoise_strength) -> float:
     return strength
 
 
+def missing_weights(nets: dict, model: str, stages, strength: float) -> list:
+    """The "model/stage" networks a run needs and ``nets`` lacks: the model's, and for a blend
+    its twin's."""
+    models = [model] + ([FAMILIES[model].blend_base] if strength < 1.0 else [])
+    return sorted({f"{m}/{s}" for m in models for s in stages if (m, s) not in nets})
+
+
 def _require_weights(model: str, stages, strength: float):
     """Refuse a run whose networks (and, for a blend, its clean twin's) did not load."""
-    models = [model] + ([FAMILIES[model].blend_base] if strength < 1.0 else [])
-    missing = sorted({f"{m}/{s}" for m in models for s in stages if (m, s) not in server().nets})
+    missing = missing_weights(server().nets, model, stages, strength)
     if missing:
         raise gr.Error(f"No usable weights for {', '.join(missing)} on this server.")
 

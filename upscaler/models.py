@@ -298,6 +298,22 @@ class ResidualUpsampler8x(Stack8x, PyTorchModelHubMixin, tags=HUB_TAGS):
 
 
 # ---------------------------------------------------------------------- registry
+def blend_strength(value) -> float:
+    """The one rule for a blend strength (the photo model's denoise strength), used by the
+    app, the API, ``load_upscaler``, the command line, browser mode and each family's
+    ``page_strength``: a number from 0 to 1,
+    rounded to two decimals. The rounded value is the strength that runs, and the one that
+    results and file names report (0.37 runs as 0.37). Raises ValueError with a message
+    meant for the person otherwise."""
+    try:
+        strength = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"denoise strength must be a number from 0 to 1 (got {value!r})") from None
+    if not 0.0 <= strength <= 1.0:  # NaN fails this too
+        raise ValueError(f"denoise strength must be from 0 to 1 (got {value!r})")
+    return round(strength, 2)
+
+
 @dataclasses.dataclass(frozen=True)
 class Family:
     """A model family: a 2x network class and its 8x stack, with what a user is told."""
@@ -319,10 +335,13 @@ class Family:
     page_strength: float = 1.0
 
     def __post_init__(self):
-        # the page runs what it shows: a strength blend_strength's rule keeps as it is (0..1,
-        # two decimals), and no blend for a family that has no twin to blend with
-        if not 0.0 <= self.page_strength <= 1.0 or round(self.page_strength, 2) != self.page_strength or (
-                self.blend_base is None and self.page_strength != 1.0):
+        # the page runs what it shows: a strength the one rule keeps as it is, and no blend
+        # for a family that has no twin to blend with
+        try:
+            runs_as_shown = blend_strength(self.page_strength) == self.page_strength
+        except ValueError:
+            runs_as_shown = False
+        if not runs_as_shown or (self.blend_base is None and self.page_strength != 1.0):
             raise ValueError(f"{self.name}: page_strength {self.page_strength!r} must be 0..1 in steps of "
                              f"0.01, and 1 for a family without a blend_base")
 
@@ -400,21 +419,6 @@ def get_family(model: str) -> Family:
 def model_class(model: str, stage) -> type:
     """The class that serves ``stage`` ("64to128" ... "64to512", or a Stage) for ``model``."""
     return get_family(model).architecture(stage)
-
-
-def blend_strength(value) -> float:
-    """The one rule for a blend strength (the photo model's denoise strength), used by the
-    app, the API, ``load_upscaler``, the command line and browser mode: a number from 0 to 1,
-    rounded to two decimals. The rounded value is the strength that runs, and the one that
-    results and file names report (0.37 runs as 0.37). Raises ValueError with a message
-    meant for the person otherwise."""
-    try:
-        strength = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"denoise strength must be a number from 0 to 1 (got {value!r})") from None
-    if not 0.0 <= strength <= 1.0:  # NaN fails this too
-        raise ValueError(f"denoise strength must be from 0 to 1 (got {value!r})")
-    return round(strength, 2)
 
 
 def strength_tag(strength: float) -> str:
