@@ -66,7 +66,7 @@ from upscaler.weights import DEFAULT_REPO_ID, DEFAULT_REVISION, load_serving
 log = logging.getLogger("app")
 
 # The model the page starts on, at its page_strength; the API's default stays DEFAULT_MODEL,
-# so no program's results change. Chosen on held-out photos (experiments/sharp-crisp), by the
+# so no program's results change. Chosen on held-out photos (experiments/sharp-phase6), by the
 # perceptual benchmark and by eye (README, "Results").
 PAGE_MODEL = SHARP_MODEL
 # The GIF / video tab starts on the calmest model instead: invented texture shimmers from frame

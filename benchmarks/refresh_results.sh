@@ -23,7 +23,7 @@ python benchmarks/realworld.py --figure-only docs/figures/realworld-4x.png
 # --no-deps keeps the demo's OpenCV 4, whose cat-face cascades OpenCV 5 dropped)
 python benchmarks/perceptual.py --models default photo sharp sharp:0.5 | tee benchmarks/results/perceptual.md
 # sharp's invented detail (its blend with photo) at x4, on cats/val (the page's 0.9 was chosen on
-# held-out training photos: experiments/sharp-crisp)
+# held-out training photos: experiments/sharp-phase6)
 python benchmarks/perceptual.py --scales 4 --models photo sharp:0.25 sharp:0.5 sharp:0.75 sharp:0.9 sharp --no-anchor \
     | tee benchmarks/results/perceptual-strength.md
 # where the 1:1 crops look: cat faces on cats/val, and the dozen-photo figure
@@ -33,6 +33,8 @@ python benchmarks/faces.py --figure docs/figures/faces.png
 python benchmarks/fuzz.py | tee docs/fuzz.md
 python benchmarks/fuzz.py --motion --cases 300 --first 30000 | tee docs/fuzz-motion.md
 python benchmarks/soak.py | tee docs/soak.md
+# flicker of each model as the page's tabs start it (docs/motion.md); seconds, not timing-sensitive
+python benchmarks/motion.py --flicker-only | tee benchmarks/results/motion-flicker.md
 # Set5 / Set14 / BSD100 at x2, x4, x8
 python benchmarks/quality.py --output benchmarks/results/quality.json | tee benchmarks/results/quality.md
 # speed and memory, the training loop, the demo end to end (run last, alone)

@@ -385,7 +385,7 @@ PHOTO_MODEL = register(Family(
                   "denoise strength.")).name
 # The same layout as photo again: "invented detail" blends the two weight by weight. The
 # page starts it at 0.9, which was closer to the photos by LPIPS than 1 on held-out photos,
-# clean and as JPEG 75 (experiments/sharp-crisp).
+# clean and as JPEG 75 (experiments/sharp-phase6/choose.md).
 SHARP_MODEL = register(Family(
     "sharp", ResidualUpsampler, ResidualUpsampler8x, "sharp (perceptual)",
     "The photo model fine-tuned on degraded photos at every content scale for how people judge "

@@ -155,7 +155,7 @@ for model in $MODELS; do
     $LAUNCH train_accelerate.py $COMMON $CHAIN --max-steps 400 --init-model sharp --init-weights "$PHASE4C" \
         --input-from "$PHASE5A" $FULL --gan-weight 1.0 --output-dir "$PHASE5C"
     # Phase 6: that 128to256 300 steps more at weight 1.2, on the same inputs: the 4x's fine
-    # detail up by a tenth for 0.011 of held-out LPIPS, to reach the crispness targets
+    # detail up by a tenth for 0.011 of held-out LPIPS, to reach the crispness targets of docs/results.md
     # (experiments/sharp-phase6). Then the 8x stack from the three, as 64to128.
     $LAUNCH train_accelerate.py $COMMON $CHAIN --max-steps 300 --init-model sharp --init-weights "$PHASE5C" \
         --input-from "$PHASE5A" $FULL --gan-weight 1.2
